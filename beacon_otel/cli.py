@@ -1,0 +1,56 @@
+"""``beacon-otel``: operator commands. ``config`` checks and shows the effective configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from beacon_otel import __version__
+from beacon_otel.settings import ConfigError, Settings, load_settings
+
+_SECRET_HINTS = ("authorization", "token", "key", "secret", "password", "cookie")
+
+
+def mask_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, with header values masked: they usually carry credentials."""
+    data = asdict(settings)
+    for otlp in data["otlp"].values():
+        otlp["headers"] = {
+            name: ("***" if any(hint in name.lower() for hint in _SECRET_HINTS) else value)
+            for name, value in otlp["headers"].items()
+        }
+    data["disabled_instrumentations"] = sorted(settings.disabled_instrumentations)
+    return data
+
+
+def _config(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"invalid: {problem}", file=sys.stderr)
+        return 2
+    print(json.dumps(mask_settings(settings), indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beacon-otel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"beacon-otel {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    config = commands.add_parser("config", help="validate the environment and print the effective settings")
+    config.set_defaults(run=_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

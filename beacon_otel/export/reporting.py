@@ -1,0 +1,228 @@
+"""One clear line about export trouble per interval, instead of one per batch or per span.
+
+The upstream exporters and batch processors log every failed batch and every dropped item.
+With a dead collector and a busy app that is thousands of lines a minute, each one costing the
+app CPU. This module silences those records, keeps their text as the failure reason, and lets
+:class:`ExportReporter` speak for them: once when exports start failing, then at most once per
+interval with counts, and once when they recover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+logger = logging.getLogger("beacon_otel.export")
+
+# Loggers whose warnings and errors describe failed exports or dropped items.
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+)
+_QUEUE_LOGGERS = ("opentelemetry.sdk._shared_internal", "opentelemetry.sdk.trace.export")
+_METRIC_READER_LOGGERS = ("opentelemetry.sdk.metrics._internal.export",)
+
+
+_VAGUE = "no answer before the timeout"
+
+
+def failure_reason(message: str) -> str:
+    """Reduce an upstream exporter log message to its cause, e.g. ``[Errno 111] Connection refused``."""
+    errno = re.search(r"\[Errno -?\d+\] [^'\")\]]+", message)
+    if errno:
+        return errno.group(0).strip()
+    grpc = re.search(r"(StatusCode\.[A-Z_]+)", message)
+    if grpc:
+        details = re.search(r"[Ee]rror details: (.+?)(?:\.?$)", message, re.DOTALL)
+        return grpc.group(1) + (f" ({details.group(1).strip()})" if details else "")
+    http = re.search(r"code: (\d+), reason: (.+)$", message)
+    if http:
+        return f"HTTP {http.group(1)} {http.group(2).strip()}"
+    if "timeout, max retries or shutdown" in message:
+        return _VAGUE
+    transient = re.match(r"Transient error (.+?) encountered while exporting", message, re.DOTALL)
+    if transient:
+        return transient.group(1).strip()
+    return message.strip().rstrip(".")
+
+
+@dataclass(slots=True)
+class _Trouble:
+    destination: str
+    since: float
+    reason: str = "unknown error"
+    failed_batches: int = 0
+    failed_items: int = 0
+    last_report: float = 0.0
+
+
+class ExportReporter:
+    """Aggregates export failures and drops, and reports them at most once per interval."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._trouble: dict[str, _Trouble] = {}
+        self._dropped: dict[str, int] = {}
+        self._dropped_reported: dict[str, float] = {}
+        self._reasons = threading.local()
+
+    # -- fed by the log filter -------------------------------------------------------------
+    def remember_reason(self, text: str) -> None:
+        """Keep the first useful failure text of this thread's export: it explains the batch."""
+        reason = failure_reason(text)
+        current = getattr(self._reasons, "text", None)
+        if current is None or (current == _VAGUE and reason != _VAGUE):
+            self._reasons.text = reason
+
+    def take_reason(self) -> str | None:
+        text = getattr(self._reasons, "text", None)
+        self._reasons.text = None
+        return text
+
+    def dropped(self, signal: str, count: int = 1) -> None:
+        """Items dropped because the queue is full: counted, reported once per interval."""
+        now = time.monotonic()
+        with self._lock:
+            self._dropped[signal] = self._dropped.get(signal, 0) + count
+            last = self._dropped_reported.get(signal)
+            if last is not None and now - last < self.interval:
+                return
+            self._dropped_reported[signal] = now
+            total = self._dropped[signal]
+        logger.warning(
+            "beacon-otel: the %s export queue is full, so new %s are dropped (%d so far); "
+            "the app is not affected. Check that the telemetry backend is reachable and fast enough.",
+            signal,
+            signal,
+            total,
+        )
+
+    def dropped_total(self, signal: str) -> int:
+        with self._lock:
+            return self._dropped.get(signal, 0)
+
+    # -- fed by the exporters --------------------------------------------------------------
+    def failed(self, signal: str, destination: str, items: int, reason: str | None = None) -> None:
+        now = time.monotonic()
+        reason = reason or self.take_reason() or "the exporter gave no reason"
+        with self._lock:
+            trouble = self._trouble.get(signal)
+            if trouble is None:
+                trouble = self._trouble[signal] = _Trouble(destination=destination, since=now)
+            trouble.reason = reason
+            trouble.failed_batches += 1
+            trouble.failed_items += items
+            if trouble.last_report and now - trouble.last_report < self.interval:
+                return
+            first = trouble.last_report == 0.0
+            trouble.last_report = now
+            batches, count = trouble.failed_batches, trouble.failed_items
+        if first:
+            logger.warning(
+                "beacon-otel: cannot export %s to %s: %s. The app is not affected; %s are dropped "
+                "until the backend answers, and this is reported at most every %g s.",
+                signal,
+                destination,
+                reason,
+                signal,
+                self.interval,
+            )
+        else:
+            logger.warning(
+                "beacon-otel: still cannot export %s to %s: %s (%d batches, %d %s lost since the "
+                "first failure).",
+                signal,
+                destination,
+                reason,
+                batches,
+                count,
+                signal,
+            )
+
+    def succeeded(self, signal: str) -> None:
+        if signal not in self._trouble:
+            return
+        with self._lock:
+            trouble = self._trouble.pop(signal, None)
+        if trouble is not None:
+            logger.warning(
+                "beacon-otel: exporting %s to %s works again after %.0f s (%d batches, %d %s lost).",
+                signal,
+                trouble.destination,
+                time.monotonic() - trouble.since,
+                trouble.failed_batches,
+                trouble.failed_items,
+                signal,
+            )
+
+
+class _CaptureExporterLogs(logging.Filter):
+    """Swallows upstream exporter warnings, keeping their text as the failure reason."""
+
+    def __init__(self, reporter: ExportReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        with contextlib.suppress(Exception):  # a malformed record must not escape from a filter
+            self.reporter.remember_reason(record.getMessage())
+        return False
+
+
+class _CountQueueDrops(logging.Filter):
+    """Turns the batch processors' per-item 'Queue full' warnings into a counter."""
+
+    def __init__(self, reporter: ExportReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING and str(record.msg).startswith("Queue full"):
+            exporting = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+            self.reporter.dropped("logs" if exporting.lower().startswith("log") else "traces")
+            return False
+        return True
+
+
+class _QuietMetricReader(logging.Filter):
+    """The periodic metric reader logs a traceback per failed collection; keep the text only."""
+
+    def __init__(self, reporter: ExportReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.reporter.remember_reason(record.getMessage())
+            return False
+        return True
+
+
+def install_log_capture(reporter: ExportReporter) -> None:
+    """Attach the filters once; later calls replace the reporter they feed."""
+    for name in _EXPORTER_LOGGERS:
+        _replace_filter(logging.getLogger(name), _CaptureExporterLogs(reporter))
+    for name in _QUEUE_LOGGERS:
+        _replace_filter(logging.getLogger(name), _CountQueueDrops(reporter))
+    for name in _METRIC_READER_LOGGERS:
+        _replace_filter(logging.getLogger(name), _QuietMetricReader(reporter))
+
+
+def _replace_filter(target: logging.Logger, new: logging.Filter) -> None:
+    for existing in list(target.filters):
+        if type(existing) is type(new):
+            target.removeFilter(existing)
+    target.addFilter(new)

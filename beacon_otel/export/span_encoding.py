@@ -1,0 +1,319 @@
+"""A direct OTLP protobuf encoder for finished spans.
+
+Why not the upstream encoder: it builds a tree of protobuf message objects attribute by
+attribute, about 30 µs per span, which on a busy router costs as much CPU as serving the
+request. This module writes the wire format straight into a bytearray and caches the bytes of
+everything that repeats between spans (resource, scope, and attribute key/value pairs such as
+``http.request.method=GET``), which brings the cost to a few µs per span. Its output decodes to
+the same ``ExportTraceServiceRequest`` as the upstream encoder; the tests check that.
+
+Wire format reference: opentelemetry-proto, ``trace/v1/trace.proto`` and ``common/v1/common.proto``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+_pack_double = struct.Struct("<d").pack
+_pack_fixed64 = struct.Struct("<Q").pack
+_pack_fixed32 = struct.Struct("<I").pack
+
+_SPAN_FLAGS_HAS_IS_REMOTE = 0x100
+_SPAN_FLAGS_IS_REMOTE = 0x200
+
+# Field tags, pre-encoded: (field_number << 3) | wire_type.
+_TAG_RESOURCE_SPANS = b"\x0a"  # ExportTraceServiceRequest.resource_spans = 1 (LEN)
+_TAG_RS_RESOURCE = b"\x0a"  # ResourceSpans.resource = 1
+_TAG_RS_SCOPE_SPANS = b"\x12"  # ResourceSpans.scope_spans = 2
+_TAG_RS_SCHEMA_URL = b"\x1a"  # ResourceSpans.schema_url = 3
+_TAG_SS_SCOPE = b"\x0a"  # ScopeSpans.scope = 1
+_TAG_SS_SPANS = b"\x12"  # ScopeSpans.spans = 2
+_TAG_SS_SCHEMA_URL = b"\x1a"  # ScopeSpans.schema_url = 3
+
+_TAG_TRACE_ID = b"\x0a\x10"  # Span.trace_id = 1, always 16 bytes
+_TAG_SPAN_ID = b"\x12\x08"  # Span.span_id = 2, always 8 bytes
+_TAG_TRACE_STATE = b"\x1a"  # Span.trace_state = 3
+_TAG_PARENT_SPAN_ID = b"\x22\x08"  # Span.parent_span_id = 4
+_TAG_NAME = b"\x2a"  # Span.name = 5
+_TAG_KIND = b"\x30"  # Span.kind = 6 (VARINT)
+_TAG_START = b"\x39"  # Span.start_time_unix_nano = 7 (I64)
+_TAG_END = b"\x41"  # Span.end_time_unix_nano = 8 (I64)
+_TAG_ATTRIBUTE = b"\x4a"  # Span.attributes = 9
+_TAG_DROPPED_ATTRIBUTES = b"\x50"  # Span.dropped_attributes_count = 10
+_TAG_EVENT = b"\x5a"  # Span.events = 11
+_TAG_DROPPED_EVENTS = b"\x60"  # Span.dropped_events_count = 12
+_TAG_LINK = b"\x6a"  # Span.links = 13
+_TAG_DROPPED_LINKS = b"\x70"  # Span.dropped_links_count = 14
+_TAG_STATUS = b"\x7a"  # Span.status = 15
+_TAG_FLAGS = b"\x85\x01"  # Span.flags = 16 (I32)
+
+_VARINT_ONE_BYTE = [bytes((n,)) for n in range(128)]
+_KIND_BYTES = [_TAG_KIND + bytes((kind + 1,)) for kind in range(5)]  # SDK enum + 1 = proto enum
+
+# Caches of encoded attribute pairs. Bounded: when full they are simply cleared, which keeps
+# the common pairs (methods, routes, hosts) hot without ever growing without limit.
+_PAIR_CACHE_LIMIT = 8192
+_pair_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
+_key_cache: dict[str, bytes] = {}
+
+
+def _varint(value: int) -> bytes:
+    if value < 128:
+        if value >= 0:
+            return _VARINT_ONE_BYTE[value]
+        value += 1 << 64  # negative int64: ten-byte two's complement, as protobuf does
+    out = bytearray()
+    while value > 127:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+def _string(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: protobuf strings must be valid UTF-8
+        return text.encode("utf-8", "replace")
+
+
+def _any_value(value: Any) -> bytes:
+    """Encode an AnyValue message body."""
+    if isinstance(value, str):
+        return _length_delimited(b"\x0a", _string(value))
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, int):
+        return b"\x18" + _varint(value)
+    if isinstance(value, float):
+        return b"\x21" + _pack_double(value)
+    if isinstance(value, bytes):
+        return _length_delimited(b"\x3a", value)
+    if isinstance(value, Sequence):
+        items = b"".join(_length_delimited(b"\x0a", _any_value(item)) for item in value)
+        return _length_delimited(b"\x2a", items)
+    if isinstance(value, Mapping):
+        return _length_delimited(b"\x32", _key_values(value, b"\x0a"))
+    return _length_delimited(b"\x0a", _string(str(value)))
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    """Encode one KeyValue message body."""
+    encoded_key = _key_cache.get(key)
+    if encoded_key is None:
+        encoded_key = _length_delimited(b"\x0a", _string(key))
+        if len(_key_cache) < _PAIR_CACHE_LIMIT:
+            _key_cache[key] = encoded_key
+    return encoded_key + _length_delimited(b"\x12", _any_value(value))
+
+
+def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
+    """Encode repeated KeyValue fields, each framed with ``tag``.
+
+    Framed pairs whose value repeats between spans (strings, bools, ints) come from a cache.
+    """
+    if not attributes:
+        return b""
+    # BoundedAttributes wraps a dict; iterating the dict directly avoids the Mapping ABC's
+    # per-item overhead, which dominates this loop.
+    items = getattr(attributes, "_dict", attributes).items()
+    cache = _pair_cache
+    parts = []
+    for key, value in items:
+        kind = type(value)
+        if kind is str or kind is bool or kind is int:
+            cache_key = (tag, key, kind, value)
+            framed = cache.get(cache_key)
+            if framed is None:
+                pair = _key_value(key, value)
+                framed = tag + _varint(len(pair)) + pair
+                if kind is not str or len(value) <= 256:
+                    if len(cache) >= _PAIR_CACHE_LIMIT:
+                        cache.clear()
+                    cache[cache_key] = framed
+        else:
+            pair = _key_value(key, value)
+            framed = tag + _varint(len(pair)) + pair
+        parts.append(framed)
+    return b"".join(parts)
+
+
+def _resource(resource: Resource) -> bytes:
+    body = _key_values(resource.attributes, b"\x0a")
+    return _length_delimited(_TAG_RS_RESOURCE, body)
+
+
+def _scope(scope: InstrumentationScope | None) -> bytes:
+    if scope is None:
+        return b""
+    body = bytearray()
+    if scope.name:
+        body += _length_delimited(b"\x0a", _string(scope.name))
+    if scope.version:
+        body += _length_delimited(b"\x12", _string(scope.version))
+    body += _key_values(scope.attributes, b"\x1a")
+    return _length_delimited(_TAG_SS_SCOPE, bytes(body))
+
+
+def _span_flags(trace_flags: int, parent: Any) -> int:
+    flags = _SPAN_FLAGS_HAS_IS_REMOTE | (trace_flags & 0xFF)
+    if parent is not None and parent.is_remote:
+        flags |= _SPAN_FLAGS_IS_REMOTE
+    return flags
+
+
+def _events(span: ReadableSpan) -> bytes:
+    parts = []
+    for event in span.events:
+        body = b"\x09" + _pack_fixed64(event.timestamp) + _length_delimited(b"\x12", _string(event.name))
+        body += _key_values(event.attributes, b"\x1a")
+        if event.dropped_attributes:
+            body += b"\x20" + _varint(event.dropped_attributes)
+        parts.append(_length_delimited(_TAG_EVENT, body))
+    return b"".join(parts)
+
+
+def _links(span: ReadableSpan) -> bytes:
+    parts = []
+    for link in span.links:
+        context = link.context
+        body = (
+            _TAG_TRACE_ID
+            + context.trace_id.to_bytes(16, "big")
+            + _TAG_SPAN_ID
+            + context.span_id.to_bytes(8, "big")
+        )
+        if context.trace_state:
+            state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+            body += _length_delimited(b"\x1a", _string(state))
+        body += _key_values(link.attributes, b"\x22")
+        if link.dropped_attributes:
+            body += b"\x28" + _varint(link.dropped_attributes)
+        body += b"\x35" + _pack_fixed32(_span_flags(int(context.trace_flags), context))
+        parts.append(_length_delimited(_TAG_LINK, body))
+    return b"".join(parts)
+
+
+def encode_span(span: ReadableSpan) -> bytes:
+    """Encode one finished span as the body of an OTLP ``Span`` message."""
+    context = span.context
+    parent = span.parent
+    out = bytearray(_TAG_TRACE_ID)
+    out += context.trace_id.to_bytes(16, "big")
+    out += _TAG_SPAN_ID
+    out += context.span_id.to_bytes(8, "big")
+    if context.trace_state:
+        state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+        out += _length_delimited(_TAG_TRACE_STATE, _string(state))
+    if parent is not None:
+        out += _TAG_PARENT_SPAN_ID
+        out += parent.span_id.to_bytes(8, "big")
+    name = _string(span.name)
+    out += _TAG_NAME
+    out += _varint(len(name))
+    out += name
+    out += _KIND_BYTES[span.kind.value]
+    out += _TAG_START
+    out += _pack_fixed64(span.start_time or 0)
+    out += _TAG_END
+    out += _pack_fixed64(span.end_time or 0)
+    attributes = span.attributes
+    if attributes:
+        out += _key_values(attributes, _TAG_ATTRIBUTE)
+    if span.dropped_attributes:
+        out += _TAG_DROPPED_ATTRIBUTES + _varint(span.dropped_attributes)
+    if span.events:
+        out += _events(span)
+    if span.dropped_events:
+        out += _TAG_DROPPED_EVENTS + _varint(span.dropped_events)
+    if span.links:
+        out += _links(span)
+    if span.dropped_links:
+        out += _TAG_DROPPED_LINKS + _varint(span.dropped_links)
+    status = span.status
+    status_body = b""
+    if status.description:
+        status_body += _length_delimited(b"\x12", _string(status.description))
+    if status.status_code.value:
+        status_body += b"\x18" + _VARINT_ONE_BYTE[status.status_code.value]
+    out += _TAG_STATUS
+    out += _varint(len(status_body))
+    out += status_body
+    out += _TAG_FLAGS
+    out += _pack_fixed32(_span_flags(int(context.trace_flags), parent))
+    return bytes(out)
+
+
+class SpanBatchEncoder:
+    """Encodes batches of spans into ``ExportTraceServiceRequest`` bytes.
+
+    Resources and scopes are the same objects for every span of a process, so their encoded
+    bytes are kept, keyed by identity (the objects are held, so an id is never reused).
+    """
+
+    def __init__(self) -> None:
+        self._resources: dict[int, tuple[Resource, bytes]] = {}
+        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+
+    def _resource_bytes(self, resource: Resource) -> bytes:
+        entry = self._resources.get(id(resource))
+        if entry is None or entry[0] is not resource:
+            if len(self._resources) > 64:
+                self._resources.clear()
+            entry = (resource, _resource(resource))
+            self._resources[id(resource)] = entry
+        return entry[1]
+
+    def _scope_bytes(self, scope: InstrumentationScope | None) -> bytes:
+        entry = self._scopes.get(id(scope))
+        if entry is None or entry[0] is not scope:
+            if len(self._scopes) > 256:
+                self._scopes.clear()
+            entry = (scope, _scope(scope))
+            self._scopes[id(scope)] = entry
+        return entry[1]
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
+        """Group spans by resource then scope, as OTLP wants, and encode the request."""
+        groups: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]] = {}
+        for span in spans:
+            resource = span.resource
+            scope = span.instrumentation_scope
+            by_scope = groups.get(id(resource))
+            if by_scope is None:
+                by_scope = groups[id(resource)] = (resource, {})
+            scoped = by_scope[1].get(id(scope))
+            if scoped is None:
+                scoped = by_scope[1][id(scope)] = (scope, [])
+            scoped[1].append(encode_span(span))
+
+        request = bytearray()
+        for resource, scopes in groups.values():
+            body = bytearray(self._resource_bytes(resource))
+            for scope, encoded_spans in scopes.values():
+                scope_body = bytearray(self._scope_bytes(scope))
+                for encoded in encoded_spans:
+                    scope_body += _TAG_SS_SPANS
+                    scope_body += _varint(len(encoded))
+                    scope_body += encoded
+                if scope is not None and scope.schema_url:
+                    scope_body += _length_delimited(_TAG_SS_SCHEMA_URL, _string(scope.schema_url))
+                body += _TAG_RS_SCOPE_SPANS
+                body += _varint(len(scope_body))
+                body += scope_body
+            if resource.schema_url:
+                body += _length_delimited(_TAG_RS_SCHEMA_URL, _string(resource.schema_url))
+            request += _TAG_RESOURCE_SPANS
+            request += _varint(len(body))
+            request += body
+        return bytes(request)

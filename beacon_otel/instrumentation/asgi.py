@@ -1,0 +1,163 @@
+"""A lean ASGI middleware that gives each HTTP request one server span (and a duration metric).
+
+Why not the upstream ASGI middleware: it costs ~95 µs per request on a trivial FastAPI
+endpoint (three spans by default, attributes set one by one under a lock, old and new semantic
+conventions side by side, a second route resolution), which is more than the endpoint itself.
+This one does the same job for the attributes a user needs, in one pass: W3C and legacy
+``X-Trace-Id`` extraction, stable HTTP semantic conventions, span named ``METHOD /route/{template}``
+once routing has happened, status from the response, exceptions recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Semantic-convention bucket boundaries for http.server.request.duration (seconds).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def request_duration_histogram(meter: Meter) -> Histogram:
+    return meter.create_histogram(
+        "http.server.request.duration",
+        unit="s",
+        description="Duration of HTTP server requests.",
+        explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+    )
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template (``/providers/{name}``), set by Starlette's router."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return scope.get("root_path", "") + path if scope.get("root_path") else path
+    return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # One decode pass; every propagator then does plain dict look-ups.
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers") or ()}
+
+
+def _server_address(headers: dict[str, str], scope: Scope) -> tuple[str | None, int | None]:
+    """Host and port the client addressed (Host header), else the socket's."""
+    host = headers.get("host")
+    if host:
+        if host.startswith("["):  # [ipv6]:port
+            name, _, rest = host[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+        else:
+            name, _, port = host.partition(":")
+        return name, int(port) if port.isdigit() else None
+    server = scope.get("server")
+    if server:
+        return server[0], server[1]
+    return None, None
+
+
+class ServerSpanMiddleware:
+    """Wraps an ASGI app; only ``http`` scopes are traced, lifespan and websockets pass through."""
+
+    def __init__(self, app: ASGIApp, tracer: Tracer, duration: Histogram | None = None) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.duration = duration
+        # Header names the global propagators read (traceparent, baggage, x-trace-id, ...).
+        self._trace_headers = frozenset(propagate.get_global_textmap().fields)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        headers = _headers(scope)
+        method = scope.get("method", "GET")
+        if method not in _KNOWN_METHODS:
+            method = "_OTHER"
+        # Most requests carry no trace headers: skip the propagators' work for them.
+        parent = propagate.extract(headers) if not self._trace_headers.isdisjoint(headers) else None
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.scheme": scope.get("scheme", "http"),
+            "url.path": scope.get("path", "/"),
+        }
+        host, port = _server_address(headers, scope)
+        if host:
+            attributes["server.address"] = host
+        if port:
+            attributes["server.port"] = port
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+        http_version = scope.get("http_version")
+        if http_version:
+            attributes["network.protocol.version"] = http_version
+        user_agent = headers.get("user-agent")
+        if user_agent:
+            attributes["user_agent.original"] = user_agent
+
+        span = self.tracer.start_span(
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        status_code = 0
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        error_type: str | None = None
+        try:
+            await self.app(scope, receive, send_with_status)
+        except BaseException as error:
+            error_type = type(error).__qualname__
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
+            if not status_code:
+                status_code = 500
+            raise
+        finally:
+            context.detach(token)
+            route = route_template(scope)
+            end_attributes: dict[str, Any] = {}
+            if route:
+                end_attributes["http.route"] = route
+                span.update_name(f"{method} {route}")
+            if status_code:
+                end_attributes["http.response.status_code"] = status_code
+                if status_code >= 500 and error_type is None:
+                    error_type = str(status_code)
+                    span.set_status(Status(StatusCode.ERROR))
+            if error_type:
+                end_attributes["error.type"] = error_type
+            span.set_attributes(end_attributes)
+            span.end()
+            if self.duration is not None:
+                metric_attributes: dict[str, Any] = {
+                    "http.request.method": method,
+                    "url.scheme": attributes["url.scheme"],
+                    **end_attributes,
+                }
+                self.duration.record(time.perf_counter() - started, metric_attributes)

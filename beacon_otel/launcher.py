@@ -1,0 +1,68 @@
+"""``beacon-otel-run CMD [ARGS...]``: run any command with the distro active in its Python processes.
+
+The configuration is checked first: if anything is wrong, every problem is printed and the
+command is not started (exit status 2). Otherwise the bootstrap folder goes first on
+PYTHONPATH and this process *becomes* CMD (exec), so signals, exit status and the process id
+are CMD's own, exactly as if it had been started directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from beacon_otel import __version__
+from beacon_otel.bootstrap import BOOTSTRAP_DIR
+from beacon_otel.settings import ConfigError, child_environment, load_settings
+
+USAGE = """usage: beacon-otel-run COMMAND [ARGS...]
+
+Run COMMAND with OpenTelemetry traces, metrics and logs set up in every Python process it
+starts. Configuration comes from the environment (OTEL_* and BEACON_OTEL_* variables; see the
+README). Examples:
+  beacon-otel-run uvicorn hybrid_router.main:app --host 0.0.0.0 --port 8080
+  beacon-otel-run gunicorn -k uvicorn.workers.UvicornWorker -w 2 hybrid_router.main:app
+  beacon-otel-run python -m hybrid_router
+"""
+
+EXIT_CONFIG = 2
+EXIT_NOT_FOUND = 127
+EXIT_NOT_EXECUTABLE = 126
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stdout if args else sys.stderr, end="")
+        return 0 if args else EXIT_CONFIG
+    if args[0] == "--version":
+        print(f"beacon-otel-run {__version__}")
+        return 0
+
+    try:
+        load_settings()
+    except ConfigError as error:
+        print(
+            "beacon-otel-run: the configuration is invalid, so the command was not started:", file=sys.stderr
+        )
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    executable = shutil.which(args[0])
+    if executable is None:
+        print(f"beacon-otel-run: command not found: {args[0]}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(executable, args, child_environment(BOOTSTRAP_DIR))
+    except OSError as error:
+        print(f"beacon-otel-run: cannot run {args[0]}: {error.strerror}", file=sys.stderr)
+        return EXIT_NOT_EXECUTABLE
+    return 0  # not reached: execve replaced this process
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

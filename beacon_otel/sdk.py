@@ -1,0 +1,186 @@
+"""Builds the tracer, meter and logger providers from :class:`~beacon_otel.settings.Settings`.
+
+Only this module turns settings into SDK objects; it installs them as the global providers
+once per process and keeps a handle so that they can be flushed and shut down.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+from beacon_otel.export.exporters import log_exporters, metric_exporters, span_exporters
+from beacon_otel.export.reporting import ExportReporter, install_log_capture
+from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
+from beacon_otel.settings import Settings
+
+SCOPE = "beacon_otel"
+
+
+def process_instance_id(settings: Settings) -> str:
+    """A ``service.instance.id`` unique to this process.
+
+    Railway's replica id names the container; workers inside one replica still need their own
+    id, so the pid is appended (and a random suffix when there is no replica id at all).
+    """
+    if settings.railway_replica_id:
+        return f"{settings.railway_replica_id}-{os.getpid()}"
+    return str(uuid.uuid4())
+
+
+def build_resource(settings: Settings) -> Resource:
+    """Resource from Railway's variables, then OTEL_RESOURCE_ATTRIBUTES, then the service name."""
+    attributes: dict[str, str | int] = {
+        "service.instance.id": process_instance_id(settings),
+        "telemetry.distro.name": "beacon-otel",
+        "telemetry.distro.version": _version(),
+    }
+    if settings.railway_environment:
+        attributes["deployment.environment.name"] = settings.railway_environment
+    if settings.railway_commit_sha:
+        attributes["service.version"] = settings.railway_commit_sha
+    if settings.railway_service_name:
+        attributes["railway.service.name"] = settings.railway_service_name
+    if settings.railway_replica_id:
+        attributes["railway.replica.id"] = settings.railway_replica_id
+    attributes.update(settings.resource_attributes)
+    attributes["service.name"] = settings.service_name
+    # Resource(...) rather than Resource.create(): create() would re-read the environment and
+    # run detectors; everything it would add is already here, validated.
+    return Resource.get_empty().merge(_sdk_resource()).merge(Resource(attributes))
+
+
+def _sdk_resource() -> Resource:
+    from opentelemetry.sdk.resources import _DEFAULT_RESOURCE  # the telemetry.sdk.* attributes
+
+    return _DEFAULT_RESOURCE
+
+
+def _version() -> str:
+    from beacon_otel import __version__
+
+    return __version__
+
+
+def build_sampler(settings: Settings) -> Sampler:
+    ratio = 1.0 if settings.sampler_arg is None else settings.sampler_arg
+    name = settings.sampler
+    if name == "always_on":
+        return ALWAYS_ON
+    if name == "always_off":
+        return ALWAYS_OFF
+    if name == "traceidratio":
+        return TraceIdRatioBased(ratio)
+    if name == "parentbased_always_off":
+        return ParentBased(ALWAYS_OFF)
+    if name == "parentbased_traceidratio":
+        return ParentBased(TraceIdRatioBased(ratio))
+    return ParentBased(ALWAYS_ON)
+
+
+def build_propagator(settings: Settings) -> TextMapPropagator:
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagators: list[TextMapPropagator] = []
+    if "tracecontext" in settings.propagators:
+        propagators.append(TraceContextTextMapPropagator())
+    if "baggage" in settings.propagators:
+        propagators.append(W3CBaggagePropagator())
+    if settings.legacy_trace_header:
+        propagators.append(LegacyTraceIdPropagator(settings.legacy_trace_header))
+    return CompositePropagator(propagators)
+
+
+@dataclass
+class Telemetry:
+    """The providers of this process, as installed globally."""
+
+    settings: Settings
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    reporter: ExportReporter
+    readers: list[MetricReader] = field(default_factory=list)
+
+    def force_flush(self, timeout_millis: int = 5000) -> None:
+        self.tracer_provider.force_flush(timeout_millis)
+        self.meter_provider.force_flush(timeout_millis)
+        self.logger_provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
+
+
+def build_telemetry(settings: Settings) -> Telemetry:
+    """Create (but do not install) the three providers with their exporters."""
+    reporter = ExportReporter(settings.export_error_interval)
+    install_log_capture(reporter)
+    resource = build_resource(settings)
+
+    tracer_provider = TracerProvider(
+        resource=resource,
+        sampler=build_sampler(settings),
+        id_generator=LegacyAwareIdGenerator(),
+    )
+    batch = settings.span_batch
+    for span_exporter in span_exporters(settings, reporter):
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                span_exporter,
+                max_queue_size=batch.max_queue_size,
+                schedule_delay_millis=batch.schedule_delay_ms,
+                max_export_batch_size=batch.max_export_batch_size,
+                export_timeout_millis=batch.export_timeout_ms,
+            )
+        )
+
+    readers: list[MetricReader] = [
+        PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_ms)
+        for exporter in metric_exporters(settings, reporter)
+    ]
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+
+    logger_provider = LoggerProvider(resource=resource)
+    log_batch = settings.log_batch
+    for log_exporter in log_exporters(settings, reporter):
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(
+                log_exporter,
+                max_queue_size=log_batch.max_queue_size,
+                schedule_delay_millis=log_batch.schedule_delay_ms,
+                max_export_batch_size=log_batch.max_export_batch_size,
+                export_timeout_millis=log_batch.export_timeout_ms,
+            )
+        )
+    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, reporter, readers)
+
+
+def install(telemetry: Telemetry) -> None:
+    """Make the providers and propagator global for this process."""
+    trace.set_tracer_provider(telemetry.tracer_provider)
+    metrics.set_meter_provider(telemetry.meter_provider)
+    set_logger_provider(telemetry.logger_provider)
+    propagate.set_global_textmap(build_propagator(telemetry.settings))

@@ -1,0 +1,428 @@
+"""Every environment variable beacon-otel reads, parsed and validated in one place.
+
+Nothing else in the package looks at ``os.environ``: the rest of the code receives a frozen
+:class:`Settings`. Parsing never stops at the first mistake; it collects one line per problem so
+that ``beacon-otel-run`` can show them all before the app starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+Signal = Literal["traces", "metrics", "logs"]
+Protocol = Literal["grpc", "http/protobuf"]
+
+SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
+EXPORTER_NAMES = ("otlp", "console", "none")
+PROTOCOLS: tuple[Protocol, ...] = ("grpc", "http/protobuf")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+PROPAGATORS = ("tracecontext", "baggage", "none")
+INSTRUMENTATIONS = ("fastapi", "httpx", "asyncpg")
+COMPRESSIONS = ("none", "gzip")
+
+DEFAULT_SERVICE_NAME = "hybrid-router"
+DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
+DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
+_HTTP_SIGNAL_PATHS: dict[Signal, str] = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+
+
+class ConfigError(Exception):
+    """The environment holds one or more invalid values; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid beacon-otel configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpSettings:
+    """Where and how one signal is sent over OTLP."""
+
+    endpoint: str
+    protocol: Protocol
+    headers: Mapping[str, str]
+    timeout_seconds: float
+    compression: Literal["none", "gzip"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """Queue and batch limits: they bound memory when the backend is down."""
+
+    max_queue_size: int = 2048
+    schedule_delay_ms: int = 5000
+    max_export_batch_size: int = 512
+    export_timeout_ms: int = 30000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole validated configuration of one process."""
+
+    sdk_disabled: bool = False
+    service_name: str = DEFAULT_SERVICE_NAME
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    railway_environment: str | None = None
+    railway_commit_sha: str | None = None
+    railway_service_name: str | None = None
+    railway_replica_id: str | None = None
+    exporters: Mapping[Signal, tuple[str, ...]] = field(
+        default_factory=lambda: {signal: ("otlp",) for signal in SIGNALS}
+    )
+    otlp: Mapping[Signal, OtlpSettings] = field(default_factory=dict)
+    sampler: str = "parentbased_always_on"
+    sampler_arg: float | None = None
+    propagators: tuple[str, ...] = ("tracecontext", "baggage")
+    disabled_instrumentations: frozenset[str] = frozenset()
+    span_batch: BatchSettings = field(default_factory=BatchSettings)
+    log_batch: BatchSettings = field(default_factory=BatchSettings)
+    metric_export_interval_ms: int = 60000
+    metrics_temporality: str = "cumulative"
+    legacy_trace_header: str | None = "x-trace-id"
+    asgi_internal_spans: bool = False
+    http_server_metrics: bool = True
+    export_error_interval: float = 60.0
+
+    def otlp_for(self, signal: Signal) -> OtlpSettings:
+        return self.otlp[signal]
+
+    def exports(self, signal: Signal, exporter: str) -> bool:
+        return exporter in self.exporters[signal]
+
+    def instrumentation_enabled(self, name: str) -> bool:
+        return name not in self.disabled_instrumentations
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Reads variables from one mapping, remembering every problem instead of raising."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def problem(self, name: str, value: str, allowed: str) -> None:
+        self.problems.append(f"{name}={value!r} is invalid: {allowed}")
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], allowed: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError:
+            self.problem(name, value, allowed)
+            return default
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self.parsed(name, default, _parse_bool, "expected true or false")
+
+    def positive_int(self, name: str, default: int) -> int:
+        return self.parsed(name, default, _parse_positive_int, "expected a whole number above 0")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in allowed:
+            self.problem(name, value, "expected one of " + ", ".join(allowed))
+            return default
+        return value.lower()
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def _parse_positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
+
+
+def _parse_positive_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(value)
+    return number
+
+
+def _parse_ratio(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(value)
+    return number
+
+
+def parse_key_value_list(text: str) -> dict[str, str]:
+    """Parse the ``key=value,key2=value2`` format of OTEL_RESOURCE_ATTRIBUTES and OTLP headers.
+
+    Keys and values are percent-decoded, as the specification asks. Raises ValueError naming
+    the position of the first malformed entry, never its value: headers carry secrets.
+    """
+    result: dict[str, str] = {}
+    for position, entry in enumerate(text.split(","), start=1):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key = urllib.parse.unquote(key.strip())
+        if not sep or not key or re.search(r"\s", key):
+            raise ValueError(f"entry {position} is not key=value")
+        result[key] = urllib.parse.unquote(value.strip())
+    return result
+
+
+def _validate_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(value)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(value) from None
+    return value
+
+
+_URL_ALLOWED = "expected an http:// or https:// URL with a host, e.g. http://localhost:4318"
+_PROTOCOL_ALLOWED = "expected grpc or http/protobuf (http/json is not supported by the Python exporters)"
+_TIMEOUT_ALLOWED = "expected milliseconds, a number above 0"
+
+
+@dataclass(frozen=True, slots=True)
+class _OtlpOverrides:
+    """The OTLP variables of one scope: generic (``OTEL_EXPORTER_OTLP_*``) or one signal's."""
+
+    endpoint: str | None
+    protocol: Protocol | None
+    headers: dict[str, str]
+    timeout_ms: float | None
+    compression: str | None
+
+
+def _otlp_overrides(reader: _Reader, prefix: str) -> _OtlpOverrides:
+    """Read and validate one scope's variables once, so each problem is reported once."""
+    protocol = reader.raw(f"{prefix}_PROTOCOL")
+    if protocol is not None and protocol.lower() not in PROTOCOLS:
+        reader.problem(f"{prefix}_PROTOCOL", protocol, _PROTOCOL_ALLOWED)
+        protocol = None
+    headers: dict[str, str] = {}
+    raw_headers = reader.raw(f"{prefix}_HEADERS")
+    if raw_headers is not None:
+        try:
+            headers = parse_key_value_list(raw_headers)
+        except ValueError as error:
+            # Never echo the value: it usually holds a token.
+            reader.problems.append(
+                f"{prefix}_HEADERS is invalid: {error}; expected key=value pairs separated by commas "
+                "(values percent-encoded), e.g. authorization=Bearer%20abc"
+            )
+    compression = reader.raw(f"{prefix}_COMPRESSION")
+    if compression is not None:
+        compression = reader.choice(f"{prefix}_COMPRESSION", "", COMPRESSIONS) or None
+    return _OtlpOverrides(
+        endpoint=reader.parsed(f"{prefix}_ENDPOINT", None, _validate_url, _URL_ALLOWED),
+        protocol=protocol.lower() if protocol else None,  # type: ignore[arg-type]
+        headers=headers,
+        timeout_ms=reader.parsed(f"{prefix}_TIMEOUT", None, _parse_positive_float, _TIMEOUT_ALLOWED),
+        compression=compression,
+    )
+
+
+def _otlp_settings(generic: _OtlpOverrides, specific: _OtlpOverrides, signal: Signal) -> OtlpSettings:
+    """Combine the generic and the signal's variables by the specification's rules.
+
+    A signal endpoint is used as is; the generic one gets ``/v1/<signal>`` appended for
+    OTLP/HTTP and is used as is for gRPC. Signal headers are merged over generic ones.
+    """
+    protocol: Protocol = specific.protocol or generic.protocol or "http/protobuf"
+    if specific.endpoint:
+        endpoint = specific.endpoint
+    elif protocol == "grpc":
+        endpoint = generic.endpoint or DEFAULT_GRPC_ENDPOINT
+    else:
+        endpoint = (generic.endpoint or DEFAULT_HTTP_ENDPOINT).rstrip("/") + "/" + _HTTP_SIGNAL_PATHS[signal]
+    timeout_ms = specific.timeout_ms or generic.timeout_ms or 10000.0
+    return OtlpSettings(
+        endpoint=endpoint,
+        protocol=protocol,
+        headers={**generic.headers, **specific.headers},
+        timeout_seconds=timeout_ms / 1000.0,
+        compression=(specific.compression or generic.compression or "none"),  # type: ignore[arg-type]
+    )
+
+
+def _all_otlp_settings(reader: _Reader) -> dict[Signal, OtlpSettings]:
+    generic = _otlp_overrides(reader, "OTEL_EXPORTER_OTLP")
+    return {
+        signal: _otlp_settings(
+            generic, _otlp_overrides(reader, f"OTEL_EXPORTER_OTLP_{signal.upper()}"), signal
+        )
+        for signal in SIGNALS
+    }
+
+
+def _exporters(reader: _Reader, signal: Signal) -> tuple[str, ...]:
+    name = f"OTEL_{signal.upper()}_EXPORTER"
+    value = reader.raw(name)
+    if value is None:
+        return ("otlp",)
+    names = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [part for part in names if part not in EXPORTER_NAMES]
+    if unknown or not names:
+        reader.problem(name, value, "expected a comma-separated list of " + ", ".join(EXPORTER_NAMES))
+        return ("otlp",)
+    if "none" in names:
+        if len(names) > 1:
+            reader.problem(name, value, "'none' cannot be combined with other exporters")
+        return ()
+    return names
+
+
+def _propagators(reader: _Reader) -> tuple[str, ...]:
+    value = reader.raw("OTEL_PROPAGATORS")
+    if value is None:
+        return ("tracecontext", "baggage")
+    names = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [part for part in names if part not in PROPAGATORS]
+    if unknown:
+        reader.problem(
+            "OTEL_PROPAGATORS", value, "expected a comma-separated list of " + ", ".join(PROPAGATORS)
+        )
+        return ("tracecontext", "baggage")
+    return tuple(name for name in names if name != "none")
+
+
+def _batch(reader: _Reader, prefix: str) -> BatchSettings:
+    defaults = BatchSettings()
+    batch = BatchSettings(
+        max_queue_size=reader.positive_int(f"{prefix}_MAX_QUEUE_SIZE", defaults.max_queue_size),
+        schedule_delay_ms=reader.positive_int(f"{prefix}_SCHEDULE_DELAY", defaults.schedule_delay_ms),
+        max_export_batch_size=reader.positive_int(
+            f"{prefix}_MAX_EXPORT_BATCH_SIZE", defaults.max_export_batch_size
+        ),
+        export_timeout_ms=reader.positive_int(f"{prefix}_EXPORT_TIMEOUT", defaults.export_timeout_ms),
+    )
+    if batch.max_export_batch_size > batch.max_queue_size:
+        reader.problems.append(
+            f"{prefix}_MAX_EXPORT_BATCH_SIZE={batch.max_export_batch_size} is invalid: "
+            f"it must not exceed {prefix}_MAX_QUEUE_SIZE={batch.max_queue_size}"
+        )
+        return defaults
+    return batch
+
+
+def _resource_attributes(reader: _Reader) -> dict[str, str]:
+    value = reader.raw("OTEL_RESOURCE_ATTRIBUTES")
+    if value is None:
+        return {}
+    try:
+        return parse_key_value_list(value)
+    except ValueError as error:
+        reader.problem(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            value,
+            f"{error}; expected key=value pairs separated by commas, "
+            "e.g. deployment.environment.name=staging",
+        )
+        return {}
+
+
+def _legacy_header(reader: _Reader) -> str | None:
+    name = "BEACON_OTEL_LEGACY_TRACE_HEADER"
+    if name in reader.environ and not reader.environ[name].strip():
+        return None  # explicitly set empty: the bridge is off
+    value = reader.raw(name)
+    if value is None:
+        return "x-trace-id"
+    if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", value):
+        reader.problem(name, value, "expected an HTTP header name such as X-Trace-Id, or empty to disable")
+        return "x-trace-id"
+    return value.lower()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration; raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+    disabled = reader.raw("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or ""
+    resource_attributes = _resource_attributes(reader)
+    settings = Settings(
+        sdk_disabled=reader.boolean("OTEL_SDK_DISABLED", False),
+        # OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES (specification).
+        service_name=reader.raw("OTEL_SERVICE_NAME")
+        or resource_attributes.get("service.name")
+        or DEFAULT_SERVICE_NAME,
+        resource_attributes=resource_attributes,
+        railway_environment=reader.raw("RAILWAY_ENVIRONMENT"),
+        railway_commit_sha=reader.raw("RAILWAY_GIT_COMMIT_SHA"),
+        railway_service_name=reader.raw("RAILWAY_SERVICE_NAME"),
+        railway_replica_id=reader.raw("RAILWAY_REPLICA_ID"),
+        exporters={signal: _exporters(reader, signal) for signal in SIGNALS},
+        otlp=_all_otlp_settings(reader),
+        sampler=reader.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", SAMPLERS),
+        sampler_arg=reader.parsed(
+            "OTEL_TRACES_SAMPLER_ARG", None, _parse_ratio, "expected a number between 0 and 1, e.g. 0.25"
+        ),
+        propagators=_propagators(reader),
+        disabled_instrumentations=frozenset(
+            part.strip().lower() for part in disabled.split(",") if part.strip()
+        ),
+        span_batch=_batch(reader, "OTEL_BSP"),
+        log_batch=_batch(reader, "OTEL_BLRP"),
+        metric_export_interval_ms=reader.positive_int("OTEL_METRIC_EXPORT_INTERVAL", 60000),
+        metrics_temporality=reader.choice(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "cumulative",
+            ("cumulative", "delta", "lowmemory"),
+        ),
+        legacy_trace_header=_legacy_header(reader),
+        asgi_internal_spans=reader.boolean("BEACON_OTEL_ASGI_INTERNAL_SPANS", False),
+        http_server_metrics=reader.boolean("BEACON_OTEL_HTTP_SERVER_METRICS", True),
+        export_error_interval=reader.parsed(
+            "BEACON_OTEL_EXPORT_ERROR_INTERVAL",
+            60.0,
+            _parse_positive_float,
+            "expected seconds, a number above 0",
+        ),
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return settings
+
+
+def child_environment(bootstrap_dir: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a launched command: ours, with the bootstrap first on PYTHONPATH."""
+    env = dict(os.environ if environ is None else environ)
+    existing = [
+        part for part in env.get("PYTHONPATH", "").split(os.pathsep) if part and part != bootstrap_dir
+    ]
+    env["PYTHONPATH"] = os.pathsep.join([bootstrap_dir, *existing])
+    return env

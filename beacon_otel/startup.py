@@ -1,0 +1,59 @@
+"""The distro's start-up in one process: settings -> SDK providers -> instrumentation hooks.
+
+Called by the bootstrap ``sitecustomize`` in every process that ``beacon-otel-run`` launches,
+by the ``opentelemetry-instrument`` configurator entry point, or directly by apps that use
+beacon-otel as a library (:func:`beacon_otel.configure`). It never raises: an app must start
+even when its telemetry cannot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+
+from beacon_otel.settings import ConfigError, Settings, load_settings
+
+logger = logging.getLogger("beacon_otel")
+
+_lock = threading.Lock()
+_started: dict[int, object] = {}  # pid -> Telemetry (or None when the SDK is disabled)
+
+
+def start(environ: Mapping[str, str] | None = None) -> object | None:
+    """Start telemetry once per process; returns the Telemetry handle, or None when off."""
+    with _lock:
+        pid = os.getpid()
+        if pid in _started:
+            return _started[pid]
+        telemetry = _start(environ)
+        _started[pid] = telemetry
+        return telemetry
+
+
+def _start(environ: Mapping[str, str] | None) -> object | None:
+    try:
+        settings = load_settings(environ)
+    except ConfigError as error:
+        for problem in error.problems:
+            logger.error("beacon-otel: %s", problem)
+        logger.error("beacon-otel: telemetry is off for this process because of the problems above")
+        return None
+    if settings.sdk_disabled:
+        return None
+    try:
+        return _start_with(settings)
+    except Exception:
+        logger.exception("beacon-otel: telemetry could not start; the app runs without it")
+        return None
+
+
+def _start_with(settings: Settings) -> object:
+    from beacon_otel.instrumentation import register_instrumentations
+    from beacon_otel.sdk import build_telemetry, install
+
+    telemetry = build_telemetry(settings)
+    install(telemetry)
+    register_instrumentations(settings)
+    return telemetry

@@ -1,0 +1,1 @@
+"""Test and benchmark helpers for beacon_otel (loopback OTLP receiver, etc.)."""
