@@ -92,7 +92,7 @@ def measure_variant(
         with running(command, env) as process:
             startups.append(wait_http(f"{base}/health", process=process))
     results: dict[str, object] = {"time_to_first_request_s": median(startups)}
-    with running(command, env, log=ROOT / f".benchmarks-{name}.log") as process:
+    with running(command, env, log=ROOT / ".benchmarks" / f"{name}.log") as process:
         wait_http(f"{base}/health", process=process)
         wrk(f"{base}/health", 2, pid=process.pid)  # warm-up
         for endpoint in ("/health", "/fanout"):
