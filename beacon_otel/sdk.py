@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -147,6 +147,10 @@ def build_telemetry(settings: Settings) -> Telemetry:
     )
     batch = settings.span_batch
     for span_exporter in span_exporters(settings, reporter):
+        if isinstance(span_exporter, ConsoleSpanExporter):
+            # The console is for looking at spans as they happen, not for throughput.
+            tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+            continue
         tracer_provider.add_span_processor(
             BatchSpanProcessor(
                 span_exporter,

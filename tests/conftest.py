@@ -14,7 +14,7 @@ from tests.support.processes import EXAMPLES
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
-from demo_router.fake_providers import ThreadedServer, start_in_thread  # noqa: E402
+from demo_router.fake_providers import ThreadedServer, start_in_thread
 
 
 @pytest.fixture

@@ -30,9 +30,7 @@ def _server_span(spans: list[ReceivedSpan], route: str) -> ReceivedSpan:
 
 
 def _providers(fakes: FakeProviders) -> str:
-    return ",".join(
-        [fakes.spec("golem-us", "golem", "us-east"), fakes.spec("modal-eu", "modal", "eu-west")]
-    )
+    return ",".join([fakes.spec("golem-us", "golem", "us-east"), fakes.spec("modal-eu", "modal", "eu-west")])
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
@@ -41,12 +39,16 @@ def test_server_and_client_spans_arrive_over_otlp(
 ) -> None:
     endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
     port = free_port()
-    env = otlp_env(endpoint, protocol, DEMO_PROVIDERS=_providers(fake_providers), OTEL_SERVICE_NAME="router-test")
+    env = otlp_env(
+        endpoint, protocol, DEMO_PROVIDERS=_providers(fake_providers), OTEL_SERVICE_NAME="router-test"
+    )
     with launch(uvicorn_command(port), env, tmp_path, port) as app:
         assert app.get("/providers").status_code == 200
         spans = receiver.wait_for_spans(
-            lambda got: any(s.attributes.get("http.route") == "/providers" for s in got)
-            and sum(1 for s in got if s.kind == CLIENT) >= 4  # start-up sweep + this request
+            lambda got: (
+                any(s.attributes.get("http.route") == "/providers" for s in got)
+                and sum(1 for s in got if s.kind == CLIENT) >= 4
+            )  # start-up sweep + this request
         )
 
     server = _server_span(spans, "/providers")
@@ -98,7 +100,9 @@ def test_legacy_x_trace_id_becomes_the_trace_id(
     env = otlp_env(receiver.http_endpoint, DEMO_PROVIDERS=_providers(fake_providers))
     with launch(uvicorn_command(port), env, tmp_path, port) as app:
         assert app.get("/providers", headers={"X-Trace-Id": str(legacy)}).status_code == 200
-        spans = receiver.wait_for_spans(lambda got: any(s.trace_id == legacy.hex for s in got if s.kind == CLIENT))
+        spans = receiver.wait_for_spans(
+            lambda got: any(s.trace_id == legacy.hex for s in got if s.kind == CLIENT)
+        )
         outgoing = fake_providers.state()["golem-us"]["last_headers"]
 
     server = _server_span(spans, "/providers")
@@ -115,7 +119,9 @@ def test_traceparent_wins_over_x_trace_id(receiver: OtlpReceiver, tmp_path: Path
     headers = {"traceparent": f"00-{parent_trace}-{parent_span}-01", "X-Trace-Id": str(uuid.uuid4())}
     with launch(uvicorn_command(port), otlp_env(receiver.http_endpoint), tmp_path, port) as app:
         app.get("/ready", headers=headers)
-        spans = receiver.wait_for_spans(lambda got: any(s.attributes.get("http.route") == "/ready" for s in got))
+        spans = receiver.wait_for_spans(
+            lambda got: any(s.attributes.get("http.route") == "/ready" for s in got)
+        )
     server = _server_span(spans, "/ready")
     assert (server.trace_id, server.parent_span_id) == (parent_trace, parent_span)
 
@@ -125,7 +131,9 @@ def test_malformed_x_trace_id_is_ignored(bad: str, receiver: OtlpReceiver, tmp_p
     port = free_port()
     with launch(uvicorn_command(port), otlp_env(receiver.http_endpoint), tmp_path, port) as app:
         assert app.get("/ready", headers={"X-Trace-Id": bad}).status_code in (200, 503)
-        spans = receiver.wait_for_spans(lambda got: any(s.attributes.get("http.route") == "/ready" for s in got))
+        spans = receiver.wait_for_spans(
+            lambda got: any(s.attributes.get("http.route") == "/ready" for s in got)
+        )
     server = _server_span(spans, "/ready")
     assert len(server.trace_id) == 32 and server.trace_id != "0" * 32
 
@@ -147,8 +155,10 @@ def test_asyncpg_spans_without_parameters(
         assert response.status_code == 200 and response.json()["success"] is True
         assert app.get("/db").status_code == 200
         spans = receiver.wait_for_spans(
-            lambda got: any(s.attributes.get("http.route") == "/db" for s in got)
-            and any(s.attributes.get("http.route") == "/inference" for s in got)
+            lambda got: (
+                any(s.attributes.get("http.route") == "/db" for s in got)
+                and any(s.attributes.get("http.route") == "/inference" for s in got)
+            )
         )
 
     inference = _server_span(spans, "/inference")
@@ -164,7 +174,9 @@ def test_asyncpg_spans_without_parameters(
 
 def test_each_uvicorn_worker_has_its_own_instance_id(receiver: OtlpReceiver, tmp_path: Path) -> None:
     port = free_port()
-    with launch(uvicorn_command(port, "--workers", "2"), otlp_env(receiver.http_endpoint), tmp_path, port) as app:
+    with launch(
+        uvicorn_command(port, "--workers", "2"), otlp_env(receiver.http_endpoint), tmp_path, port
+    ) as app:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             for _ in range(20):
@@ -203,7 +215,9 @@ def test_reload_process_is_instrumented(receiver: OtlpReceiver, tmp_path: Path) 
         else:
             pytest.fail("the reloaded app never served version 2")
         spans = receiver.wait_for_spans(
-            lambda got: any(s.kind == SERVER and s.resource["service.instance.id"] != first_instance for s in got)
+            lambda got: any(
+                s.kind == SERVER and s.resource["service.instance.id"] != first_instance for s in got
+            )
         )
     assert {s.resource["service.instance.id"] for s in spans if s.kind == SERVER} >= {first_instance}
 
@@ -265,7 +279,11 @@ def test_exit_status_and_signals_are_the_commands(tmp_path: Path) -> None:
 
 def test_unknown_command(tmp_path: Path) -> None:
     result = subprocess.run(
-        ["beacon-otel-run", "no-such-command-xyz"], env=clean_env(), capture_output=True, text=True, timeout=30
+        ["beacon-otel-run", "no-such-command-xyz"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 127
     assert "command not found: no-such-command-xyz" in result.stderr
@@ -300,7 +318,9 @@ def test_invalid_variable_stops_before_the_app_starts(name: str, value: str, tmp
 
 def test_all_problems_are_listed_at_once(tmp_path: Path) -> None:
     env = clean_env(**dict(INVALID))
-    result = subprocess.run(["beacon-otel-run", "python", "-c", "pass"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", "pass"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 2
     problems = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
     assert len(problems) == len(INVALID)
@@ -332,13 +352,17 @@ def test_opentelemetry_instrument_uses_the_same_setup(receiver: OtlpReceiver, tm
     ]  # fmt: skip
     with launch(command, env, tmp_path, port) as app:
         app.get("/ready")
-        spans = receiver.wait_for_spans(lambda got: any(s.attributes.get("http.route") == "/ready" for s in got))
+        spans = receiver.wait_for_spans(
+            lambda got: any(s.attributes.get("http.route") == "/ready" for s in got)
+        )
     server = _server_span(spans, "/ready")
     assert server.resource["telemetry.distro.name"] == "beacon-otel"
     assert len([s for s in spans if s.kind == SERVER and s.attributes.get("http.route") == "/ready"]) == 1
 
 
-def test_disabled_instrumentation(receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path) -> None:
+def test_disabled_instrumentation(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
     port = free_port()
     env = otlp_env(
         receiver.http_endpoint,
@@ -351,6 +375,7 @@ def test_disabled_instrumentation(receiver: OtlpReceiver, fake_providers: FakePr
             lambda got: any(s.attributes.get("http.route") == "/providers" for s in got)
         )
         time.sleep(0.5)
+    assert _server_span(spans, "/providers")
     assert not [s for s in receiver.spans() if s.kind == CLIENT], "httpx was disabled"
 
 
@@ -364,5 +389,7 @@ def test_sdk_disabled_runs_the_app_without_telemetry(receiver: OtlpReceiver, tmp
 
 
 def test_version_flag() -> None:
-    result = subprocess.run([sys.executable, "-m", "beacon_otel.launcher", "--version"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "beacon_otel.launcher", "--version"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.startswith("beacon-otel-run ")

@@ -5,7 +5,10 @@ attribute, about 30 µs per span, which on a busy router costs as much CPU as se
 request. This module writes the wire format straight into a bytearray and caches the bytes of
 everything that repeats between spans (resource, scope, and attribute key/value pairs such as
 ``http.request.method=GET``), which brings the cost to a few µs per span. Its output decodes to
-the same ``ExportTraceServiceRequest`` as the upstream encoder; the tests check that.
+the same ``ExportTraceServiceRequest`` as the upstream encoder (tests/test_span_encoding.py),
+with three deliberate differences that follow the OTLP specification more closely: span and
+link ``flags`` carry the W3C trace flags in bits 0-7, links keep their ``trace_state``, and
+strings with lone surrogates are encoded with a replacement character instead of raising.
 
 Wire format reference: opentelemetry-proto, ``trace/v1/trace.proto`` and ``common/v1/common.proto``.
 """
@@ -87,13 +90,24 @@ def _string(text: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
+class _Unencodable(ValueError):
+    """A value OTLP cannot carry (an int outside int64); its attribute is dropped, as upstream does."""
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _any_value(value: Any) -> bytes:
     """Encode an AnyValue message body."""
+    if value is None:
+        return b""  # an empty AnyValue, as the upstream encoder writes for None
     if isinstance(value, str):
         return _length_delimited(b"\x0a", _string(value))
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _Unencodable(value)
         return b"\x18" + _varint(value)
     if isinstance(value, float):
         return b"\x21" + _pack_double(value)
@@ -134,16 +148,18 @@ def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
         if kind is str or kind is bool or kind is int:
             cache_key = (tag, key, kind, value)
             framed = cache.get(cache_key)
-            if framed is None:
-                pair = _key_value(key, value)
-                framed = tag + _varint(len(pair)) + pair
-                if kind is not str or len(value) <= 256:
-                    if len(cache) >= _PAIR_CACHE_LIMIT:
-                        cache.clear()
-                    cache[cache_key] = framed
-        else:
+            if framed is not None:
+                parts.append(framed)
+                continue
+        try:
             pair = _key_value(key, value)
-            framed = tag + _varint(len(pair)) + pair
+        except _Unencodable:
+            continue
+        framed = tag + _varint(len(pair)) + pair
+        if (kind is str and len(value) <= 256) or kind is bool or kind is int:
+            if len(cache) >= _PAIR_CACHE_LIMIT:
+                cache.clear()
+            cache[(tag, key, kind, value)] = framed
         parts.append(framed)
     return b"".join(parts)
 

@@ -73,7 +73,17 @@ class PostgresServer:
             shutil.chown(self.root, "postgres", "postgres")
         subprocess.run(
             _as_server_user(
-                [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                ]
             ),
             check=True,
             capture_output=True,
@@ -96,9 +106,12 @@ class PostgresServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited early:\n{(self.root / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"postgres exited early:\n{(self.root / 'server.log').read_text()[-2000:]}"
+                )
             probe = subprocess.run(
-                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
             )
             if probe.returncode == 0:
                 return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,7 +72,9 @@ def wait_until_serving(launched: Launched, path: str = "/health", timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if launched.process.poll() is not None:
-            raise AssertionError(f"the app exited with {launched.process.returncode}:\n{launched.output()[-3000:]}")
+            raise AssertionError(
+                f"the app exited with {launched.process.returncode}:\n{launched.output()[-3000:]}"
+            )
         try:
             if httpx.get(f"{launched.base_url}{path}", timeout=1).status_code < 500:
                 return
@@ -84,10 +87,8 @@ def wait_until_serving(launched: Launched, path: str = "/health", timeout: float
 def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
     """SIGTERM the process group (workers included) and wait; SIGKILL if it hangs."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
