@@ -347,9 +347,7 @@ def test_collector_down_costs_the_app_nothing(fake_providers: FakeProviders, tmp
 def test_opentelemetry_instrument_uses_the_same_setup(receiver: OtlpReceiver, tmp_path: Path) -> None:
     port = free_port()
     env = otlp_env(receiver.http_endpoint, OTEL_PYTHON_DISTRO="beacon", OTEL_PYTHON_CONFIGURATOR="beacon")
-    command = [
-        "opentelemetry-instrument", "uvicorn", "demo_router.app:app", "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+    command = ["opentelemetry-instrument", *uvicorn_command(port)[1:]]
     with launch(command, env, tmp_path, port) as app:
         app.get("/ready")
         spans = receiver.wait_for_spans(
