@@ -344,6 +344,26 @@ def test_collector_down_costs_the_app_nothing(fake_providers: FakeProviders, tmp
     assert "Failed to export" not in output, "the upstream per-batch errors must be folded into ours"
 
 
+@pytest.mark.parametrize("mode", ["slow", "unavailable"])
+def test_slow_or_refusing_collector_costs_the_app_nothing(
+    mode: str, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    receiver.set_mode(mode, slow_seconds=3.0)  # type: ignore[arg-type]
+    port = free_port()
+    env = otlp_env(receiver.http_endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="400")
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        statuses = [app.get("/health").status_code for _ in range(200)]
+        time.sleep(1.5)
+        output = app.output()
+    assert statuses == [200] * 200
+    failures = [line for line in output.splitlines() if "beacon-otel: cannot export" in line]
+    assert 1 <= len(failures) <= 3, "\n".join(failures)
+    if mode == "unavailable":
+        assert any("traces" in line and "HTTP 503" in line for line in failures), failures
+    assert "Traceback" not in output
+    assert sum(receiver.request_counts().values()) >= 1, "the exporter did reach the collector"
+
+
 def test_opentelemetry_instrument_uses_the_same_setup(receiver: OtlpReceiver, tmp_path: Path) -> None:
     port = free_port()
     env = otlp_env(receiver.http_endpoint, OTEL_PYTHON_DISTRO="beacon", OTEL_PYTHON_CONFIGURATOR="beacon")

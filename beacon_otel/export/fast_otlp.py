@@ -9,6 +9,7 @@ tests fail loudly if an upgrade changes them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from beacon_otel.export.span_encoding import SpanBatchEncoder
+
+# The upstream HTTP span exporter's logger, whose warnings beacon_otel.export.reporting folds.
+_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
 _TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -61,4 +65,11 @@ class FastHttpSpanExporter(_HttpSpanExporter):
             return SpanExportResult.FAILURE
         payload = self._encoder.encode(spans)
         result = self._client.export(payload)
-        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
+        if result.success:
+            return SpanExportResult.SUCCESS
+        if result.status_code is not None:
+            # Name the status: the client's own last message may only say it ran out of time.
+            _logger.warning(
+                "Failed to export spans batch code: %s, reason: %s", result.status_code, result.reason
+            )
+        return SpanExportResult.FAILURE

@@ -33,7 +33,7 @@ _QUEUE_LOGGERS = ("opentelemetry.sdk._shared_internal", "opentelemetry.sdk.trace
 _METRIC_READER_LOGGERS = ("opentelemetry.sdk.metrics._internal.export",)
 
 
-_VAGUE = "no answer before the timeout"
+_VAGUE = "no successful answer within the export timeout, retries included"
 
 
 def failure_reason(message: str) -> str:
