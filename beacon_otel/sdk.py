@@ -19,8 +19,8 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -29,8 +29,14 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from beacon_otel.export.exporters import log_exporters, metric_exporters, span_exporters
+from beacon_otel.export.exporters import (
+    ResilientSpanExporter,
+    log_exporters,
+    metric_exporters,
+    span_exporters,
+)
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
+from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.settings import Settings
 
@@ -145,21 +151,13 @@ def build_telemetry(settings: Settings) -> Telemetry:
         sampler=build_sampler(settings),
         id_generator=LegacyAwareIdGenerator(),
     )
-    batch = settings.span_batch
     for span_exporter in span_exporters(settings, reporter):
-        if isinstance(span_exporter, ConsoleSpanExporter):
+        if isinstance(span_exporter, ResilientSpanExporter):
+            processor: SpanProcessor = EncodedBatchSpanProcessor(span_exporter, settings.span_batch, reporter)
+        else:
             # The console is for looking at spans as they happen, not for throughput.
-            tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-            continue
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                span_exporter,
-                max_queue_size=batch.max_queue_size,
-                schedule_delay_millis=batch.schedule_delay_ms,
-                max_export_batch_size=batch.max_export_batch_size,
-                export_timeout_millis=batch.export_timeout_ms,
-            )
-        )
+            processor = SimpleSpanProcessor(span_exporter)
+        tracer_provider.add_span_processor(processor)
 
     readers: list[MetricReader] = [
         PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_ms)

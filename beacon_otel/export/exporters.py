@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from beacon_otel.export.reporting import ExportReporter
+from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.settings import OtlpSettings, Settings, Signal
 
 E = TypeVar("E")
@@ -61,26 +62,34 @@ class _ProcessLocal(Generic[E]):
 
 
 class ResilientSpanExporter(SpanExporter):
-    """Wraps a span exporter: created per process, failures reported, never raises."""
+    """Wraps a fast OTLP span exporter: created per process, failures reported, never raises.
 
-    def __init__(
-        self, destination: str, factory: Callable[[], SpanExporter], reporter: ExportReporter
-    ) -> None:
+    It takes either span objects (``export``, the SpanExporter interface) or a request already
+    encoded by :class:`~beacon_otel.export.span_queue.EncodedBatchSpanProcessor`
+    (``export_payload``).
+    """
+
+    def __init__(self, destination: str, factory: Callable[[], Any], reporter: ExportReporter) -> None:
         self.destination = destination
-        self._delegate = _ProcessLocal(factory)
+        self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
         self._reporter = reporter
+        self._encoder = SpanBatchEncoder()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        accepted = self.export_payload(self._encoder.encode(spans), len(spans))
+        return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
+
+    def export_payload(self, payload: bytes, count: int) -> bool:
         try:
-            result = self._delegate.get().export(spans)
+            result = self._delegate.get().export_payload(payload)
         except Exception as error:  # an exporter bug must not kill the export thread
-            self._reporter.failed("traces", self.destination, len(spans), f"{type(error).__name__}: {error}")
-            return SpanExportResult.FAILURE
+            self._reporter.failed("traces", self.destination, count, f"{type(error).__name__}: {error}")
+            return False
         if result is SpanExportResult.SUCCESS:
             self._reporter.succeeded("traces")
-        else:
-            self._reporter.failed("traces", self.destination, len(spans))
-        return result
+            return True
+        self._reporter.failed("traces", self.destination, count)
+        return False
 
     def shutdown(self) -> None:
         delegate = self._delegate.existing()
@@ -88,8 +97,7 @@ class ResilientSpanExporter(SpanExporter):
             delegate.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        delegate = self._delegate.existing()
-        return True if delegate is None else delegate.force_flush(timeout_millis)
+        return True  # nothing is buffered here
 
 
 class ResilientLogExporter(LogRecordExporter):

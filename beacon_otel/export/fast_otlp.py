@@ -49,8 +49,12 @@ class FastGrpcSpanExporter(_GrpcSpanExporter):
         super()._initialize_channel_and_stub()
         self._client = _RawTraceServiceStub(self._channel)  # type: ignore[assignment]
 
-    def _translate_data(self, data: Sequence[ReadableSpan]) -> Any:
-        return self._encoder.encode(data)
+    def _translate_data(self, data: Sequence[ReadableSpan] | bytes) -> Any:
+        return data if isinstance(data, bytes) else self._encoder.encode(data)
+
+    def export_payload(self, payload: bytes) -> SpanExportResult:
+        """Send an already-encoded request, with the upstream retries and timeout."""
+        return self._export(payload)  # type: ignore[arg-type]
 
 
 class FastHttpSpanExporter(_HttpSpanExporter):
@@ -61,9 +65,12 @@ class FastHttpSpanExporter(_HttpSpanExporter):
         super().__init__(**kwargs)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.export_payload(self._encoder.encode(spans))
+
+    def export_payload(self, payload: bytes) -> SpanExportResult:
+        """Send an already-encoded request, with the upstream retries and timeout."""
         if self._shutdown:
             return SpanExportResult.FAILURE
-        payload = self._encoder.encode(spans)
         result = self._client.export(payload)
         if result.success:
             return SpanExportResult.SUCCESS

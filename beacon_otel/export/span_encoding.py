@@ -16,7 +16,8 @@ Wire format reference: opentelemetry-proto, ``trace/v1/trace.proto`` and ``commo
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -273,52 +274,53 @@ def encode_span(span: ReadableSpan) -> bytes:
 class SpanBatchEncoder:
     """Encodes batches of spans into ``ExportTraceServiceRequest`` bytes.
 
-    Resources and scopes are the same objects for every span of a process, so their encoded
-    bytes are kept, keyed by identity (the objects are held, so an id is never reused).
+    Every span comes from one *origin*, a (resource, instrumentation scope) pair. A process has
+    a handful of them, so each gets a small number and its encoded resource and scope bytes are
+    kept for the life of the encoder. Spans can therefore be encoded one by one as they end
+    (:func:`encode_span` plus :meth:`origin`) and assembled into requests later.
     """
 
     def __init__(self) -> None:
-        self._resources: dict[int, tuple[Resource, bytes]] = {}
-        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+        self._origin_numbers: dict[tuple[int, int], int] = {}
+        # number -> (resource, scope, encoded resource, encoded scope); holding the objects
+        # keeps their ids from being reused while they are keys above.
+        self._origins: list[tuple[Resource, InstrumentationScope | None, bytes, bytes]] = []
+        self._lock = threading.Lock()
 
-    def _resource_bytes(self, resource: Resource) -> bytes:
-        entry = self._resources.get(id(resource))
-        if entry is None or entry[0] is not resource:
-            if len(self._resources) > 64:
-                self._resources.clear()
-            entry = (resource, _resource(resource))
-            self._resources[id(resource)] = entry
-        return entry[1]
-
-    def _scope_bytes(self, scope: InstrumentationScope | None) -> bytes:
-        entry = self._scopes.get(id(scope))
-        if entry is None or entry[0] is not scope:
-            if len(self._scopes) > 256:
-                self._scopes.clear()
-            entry = (scope, _scope(scope))
-            self._scopes[id(scope)] = entry
-        return entry[1]
+    def origin(self, span: ReadableSpan) -> int:
+        """The number of the span's (resource, scope) pair."""
+        resource, scope = span.resource, span.instrumentation_scope
+        number = self._origin_numbers.get((id(resource), id(scope)))
+        if number is not None:
+            return number
+        with self._lock:
+            number = self._origin_numbers.get((id(resource), id(scope)))
+            if number is None:
+                number = len(self._origins)
+                self._origins.append((resource, scope, _resource(resource), _scope(scope)))
+                self._origin_numbers[(id(resource), id(scope))] = number
+            return number
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """Group spans by resource then scope, as OTLP wants, and encode the request."""
-        groups: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]] = {}
-        for span in spans:
-            resource = span.resource
-            scope = span.instrumentation_scope
-            by_scope = groups.get(id(resource))
-            if by_scope is None:
-                by_scope = groups[id(resource)] = (resource, {})
-            scoped = by_scope[1].get(id(scope))
-            if scoped is None:
-                scoped = by_scope[1][id(scope)] = (scope, [])
-            scoped[1].append(encode_span(span))
+        """Encode finished spans into one request."""
+        return self.assemble([(self.origin(span), encode_span(span)) for span in spans])
+
+    def assemble(self, encoded_spans: Iterable[tuple[int, bytes]]) -> bytes:
+        """Build one request from ``(origin, encoded span)`` pairs, grouped as OTLP wants:
+        by resource, then by scope, in the order they first appear."""
+        by_resource: dict[int, dict[int, list[bytes]]] = {}
+        for number, encoded in encoded_spans:
+            resource = self._origins[number][0]
+            by_resource.setdefault(id(resource), {}).setdefault(number, []).append(encoded)
 
         request = bytearray()
-        for resource, scopes in groups.values():
-            body = bytearray(self._resource_bytes(resource))
-            for scope, encoded_spans in scopes.values():
-                scope_body = bytearray(self._scope_bytes(scope))
-                for encoded in encoded_spans:
+        for by_scope in by_resource.values():
+            resource, _, resource_bytes, _ = self._origins[next(iter(by_scope))]
+            body = bytearray(resource_bytes)
+            for number, spans in by_scope.items():
+                scope = self._origins[number][1]
+                scope_body = bytearray(self._origins[number][3])
+                for encoded in spans:
                     scope_body += _TAG_SS_SPANS
                     scope_body += _varint(len(encoded))
                     scope_body += encoded

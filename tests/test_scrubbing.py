@@ -1,0 +1,457 @@
+"""Unit tests for beacon_otel.scrubbing: each rule with cases that must and must not be scrubbed,
+the four planted secrets of the issue, extra patterns, headers, attribute values, and properties
+(no exception, idempotence, planted secrets never survive) checked with hypothesis.
+
+Judgement calls pinned down here: names are whole words, so ``monkey=banana`` and
+``keyboard=qwerty`` are left alone; a bare ``key`` is an API key only in a URL query string; counts
+such as ``tokens=12`` or ``gen_ai.usage.input_tokens`` are not tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beacon_otel.scrubbing import REDACTED, Scrubber
+
+S = REDACTED
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber()
+
+
+def _check(scrubber: Scrubber, text: str, expected: str) -> None:
+    """The expected output, and a second pass leaves it as it is."""
+    assert scrubber.scrub_text(text) == expected
+    assert scrubber.scrub_text(expected) == expected
+
+
+# --- the four planted secrets of the issue -----------------------------------------------------------
+
+
+def test_planted_secrets_never_reach_the_output(scrubber: Scrubber) -> None:
+    provider_url = "https://gpu.example.com/v1/chat/completions?api_key=SECRET1&model=llama"
+    database_url = "postgresql+asyncpg://router:SECRET3@db.internal:5432/router"
+    log_line = "retrying provider call with token=SECRET4 after 502"
+
+    assert scrubber.scrub_text(provider_url) == (
+        f"https://gpu.example.com/v1/chat/completions?api_key={S}&model=llama"
+    )
+    assert scrubber.scrub_header("Authorization", "Bearer SECRET2") == S
+    assert scrubber.scrub_value("http.request.header.authorization", ["Bearer SECRET2"]) == [S]
+    assert scrubber.scrub_value("DATABASE_URL", database_url) == (
+        f"postgresql+asyncpg://router:{S}@db.internal:5432/router"
+    )
+    assert scrubber.scrub_text(log_line) == f"retrying provider call with token={S} after 502"
+
+    everything = scrubber.scrub_mapping(
+        {
+            "url.full": provider_url,
+            "http.request.header.authorization": "Bearer SECRET2",
+            "db.connection_string": database_url,
+            "event": log_line,
+            "exception.message": f"connect to {database_url} failed; Authorization: Bearer SECRET2",
+        }
+    )
+    for secret in ("SECRET1", "SECRET2", "SECRET3", "SECRET4"):
+        assert secret not in repr(everything)
+
+
+# --- URL query strings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://h/p?api_key=SECRET1&model=llama", f"https://h/p?api_key={S}&model=llama"),
+        ("https://h/p?model=llama&apikey=abc", f"https://h/p?model=llama&apikey={S}"),
+        ("https://h/p?API-KEY=abc", f"https://h/p?API-KEY={S}"),
+        ("https://maps.example.com/p?key=AIzaXYZ&q=x", f"https://maps.example.com/p?key={S}&q=x"),
+        ("https://h/p?token=abc#frag", f"https://h/p?token={S}#frag"),
+        ("https://h/p?access_token=a&refresh_token=b&id_token=c", f"https://h/p?access_token={S}&refresh_token={S}&id_token={S}"),  # noqa: E501
+        ("https://h/p?auth=a&sig=b&signature=c", f"https://h/p?auth={S}&sig={S}&signature={S}"),
+        ("https://h/p?password=a&passwd=b&pwd=c", f"https://h/p?password={S}&passwd={S}&pwd={S}"),
+        ("https://h/p?secret=a&client_secret=b", f"https://h/p?secret={S}&client_secret={S}"),
+        ("https://h/p?x-api-key=a&credential=b&credentials=c", f"https://h/p?x-api-key={S}&credential={S}&credentials={S}"),  # noqa: E501
+        ("https://h/p?session=a&jwt=b", f"https://h/p?session={S}&jwt={S}"),
+        ("https://s3/b/o?X-Amz-Credential=AK%2F1&X-Amz-Signature=ab12&X-Amz-Expires=60", f"https://s3/b/o?X-Amz-Credential={S}&X-Amz-Signature={S}&X-Amz-Expires=60"),  # noqa: E501
+        ("https://storage/o?X-Goog-Signature=ab12&X-Goog-Date=1", f"https://storage/o?X-Goog-Signature={S}&X-Goog-Date=1"),  # noqa: E501
+        ("https://acct.blob/c?sv=2022&sas=abc&sig=xyz%3D", f"https://acct.blob/c?sv=2022&sas={S}&sig={S}"),
+        ("GET /oauth/callback?code=4/0Adeu&state=xyz 302", f"GET /oauth/callback?code={S}&state=xyz 302"),
+        ('see "https://h/p?token=abc" for details', f'see "https://h/p?token={S}" for details'),
+        # Only the value goes; other parameters are left alone.
+        ("https://h/p?model=x", "https://h/p?model=x"),
+        ("https://h/p?monkey=1&keyboard=2&max_tokens=3", "https://h/p?monkey=1&keyboard=2&max_tokens=3"),
+        ("https://h/p?error_code=5&tokens=12", "https://h/p?error_code=5&tokens=12"),
+        ("https://h/p?api_key=", "https://h/p?api_key="),
+    ],
+)
+def test_query_parameters(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+def test_bare_query_string_attribute(scrubber: Scrubber) -> None:
+    """`url.query` holds the query without its "?"; outside such keys `code=` is ordinary text."""
+    assert scrubber.scrub_value("url.query", "code=abc&state=x") == f"code={S}&state=x"
+    assert scrubber.scrub_value("url.query", "key=abc") == f"key={S}"
+    assert scrubber.scrub_value("url.query", "model=x&n=2") == "model=x&n=2"
+    assert scrubber.scrub_text("code=200 key=cache:1") == "code=200 key=cache:1"
+
+
+# --- passwords in URLs and DSNs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://user:SECRET3@db:5432/x", f"postgresql://user:{S}@db:5432/x"),
+        ("postgres://u:p@ss:w0rd@db/x", f"postgres://u:{S}@db/x"),  # an unescaped "@" in the password
+        ("redis://:hunter2@cache:6379/0", f"redis://:{S}@cache:6379/0"),
+        ("amqp://guest:guest@mq//", f"amqp://guest:{S}@mq//"),
+        ("mongodb+srv://app:pw@cluster0.example.net/db?retryWrites=true", f"mongodb+srv://app:{S}@cluster0.example.net/db?retryWrites=true"),  # noqa: E501
+        ("dsn='mysql://root:toor@localhost/app'", f"dsn='mysql://root:{S}@localhost/app'"),
+        ("connect to https://bot:x@git.example.com failed", f"connect to https://bot:{S}@git.example.com failed"),  # noqa: E501
+        # Not a password: no userinfo, a user without a password, a port.
+        ("postgresql://db:5432/x", "postgresql://db:5432/x"),
+        ("https://user@host/p", "https://user@host/p"),
+        ("http://host:8080/p?x=a@b", "http://host:8080/p?x=a@b"),
+        ("mail ops@example.com at 10:30", "mail ops@example.com at 10:30"),
+    ],
+)
+def test_url_passwords(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+# --- Bearer and Basic credentials -------------------------------------------------------------------
+
+_USER_PASS_B64 = base64.b64encode(b"router:hunter2").decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bearer SECRET2", f"Bearer {S}"),
+        ("sent bearer eyJhbGciOi.eyJzdWIi.c2ln to provider", f"sent bearer {S} to provider"),
+        ("BEARER sk-proj-Abc_123==, retrying", f"BEARER {S}, retrying"),
+        (f"Basic {_USER_PASS_B64}", f"Basic {S}"),
+        (f"header was basic {_USER_PASS_B64}.", f"header was basic {S}."),
+        # Prose and challenges are not credentials.
+        ("missing bearer token", "missing bearer token"),
+        ('WWW-Authenticate: Bearer realm="router", error="invalid_token"', 'WWW-Authenticate: Bearer realm="router", error="invalid_token"'),  # noqa: E501
+        ("Basic usage of the API", "Basic usage of the API"),
+        ("basic routing", "basic routing"),
+    ],
+)
+def test_bearer_and_basic(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+# --- name/value pairs in free text -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("retry with token=SECRET4 now", f"retry with token={S} now"),
+        ("password: hunter2", f"password: {S}"),
+        ("password = hunter2, user=bob", f"password = {S}, user=bob"),
+        ('{"api_key": "abc", "model": "llama"}', f'{{"api_key": "{S}", "model": "llama"}}'),
+        ("{'client_secret': 'a\\'b', 'n': 1}", f"{{'client_secret': '{S}', 'n': 1}}"),
+        ('OpenAI(api_key="sk-abc", timeout=30)', f'OpenAI(api_key="{S}", timeout=30)'),
+        ("Authorization: xyz", f"Authorization: {S}"),
+        ("Authorization: Bearer SECRET2", f"Authorization: {S}"),
+        ("Authorization: Digest username=a, response=b\nHost: h", f"Authorization: {S}\nHost: h"),
+        ("X-API-Key: abc", f"X-API-Key: {S}"),
+        ("Cookie: a=b; c=d", f"Cookie: {S}"),
+        ("Set-Cookie: sid=1; HttpOnly\r\nVary: x", f"Set-Cookie: {S}\r\nVary: x"),
+        ("{'Cookie': 'a=b; c=d', 'Accept': '*/*'}", f"{{'Cookie': '{S}', 'Accept': '*/*'}}"),
+        ("db_password=x; Server=db", f"db_password={S}; Server=db"),
+        ("Server=db;User Id=sa;Password=Pa55;", f"Server=db;User Id=sa;Password={S};"),
+        ("accessToken=a apiKey=b clientSecret=c", f"accessToken={S} apiKey={S} clientSecret={S}"),
+        ("AWS_SECRET_ACCESS_KEY=abc123", f"AWS_SECRET_ACCESS_KEY={S}"),
+        ("private_key: MIIEv", f"private_key: {S}"),
+        ("jwt=a session=b credentials=c sig=d pwd=e auth=f", f"jwt={S} session={S} credentials={S} sig={S} pwd={S} auth={S}"),  # noqa: E501
+        ('password="unterminated', f"password={S}"),
+        ("a=password=x y", f"a=password={S} y"),
+        # Not secret names: whole words only, and counts of tokens are not tokens.
+        ("monkey=banana", "monkey=banana"),
+        ("keyboard=qwerty", "keyboard=qwerty"),
+        ("key=user:42 cache miss", "key=user:42 cache miss"),
+        ("tokens=12", "tokens=12"),
+        ("prompt_tokens=12 max_tokens: 512 token_count=3", "prompt_tokens=12 max_tokens: 512 token_count=3"),
+        ("password_length=12 session_id=abc", "password_length=12 session_id=abc"),
+        ("invalid password for user bob", "invalid password for user bob"),
+        ('password: ""', 'password: ""'),
+        ("status=200 code=200 latency=3ms", "status=200 code=200 latency=3ms"),
+    ],
+)
+def test_names_and_values(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+# --- extra patterns -----------------------------------------------------------------------------------
+
+
+def test_extra_patterns_hide_every_match() -> None:
+    scrubber = Scrubber([r"sk-[A-Za-z0-9]{8,}", r"\b\d{16}\b"])
+    _check(
+        scrubber,
+        "keys sk-abcdefgh12 and sk-zyxwvuts99, card 4111111111111111",
+        f"keys {S} and {S}, card {S}",
+    )
+    _check(scrubber, "sk-short stays", "sk-short stays")
+
+
+def test_extra_pattern_with_secret_group_hides_only_the_group() -> None:
+    scrubber = Scrubber([r"tenant=(?P<secret>[a-f0-9]{8})\b", r"x(?P<secret>y)?z"])
+    _check(scrubber, "tenant=deadbeef region=eu", f"tenant={S} region=eu")
+    _check(scrubber, "xyz xz", f"x{S}z xz")  # a group that did not take part hides nothing
+
+
+def test_extra_patterns_that_match_redacted_or_nothing_stay_idempotent() -> None:
+    scrubber = Scrubber([r"[a-z]{8}", r"q*"])
+    once = scrubber.scrub_text("pwd=hunter22 abcdefgh")
+    assert once == f"pwd={S} {S}"
+    assert scrubber.scrub_text(once) == once
+
+
+def test_bad_extra_pattern_raises_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"invalid scrub pattern '\(unclosed'"):
+        Scrubber(["fine", "(unclosed"])
+
+
+def test_extra_patterns_are_kept_for_reporting() -> None:
+    scrubber = Scrubber(["a+", "b+"])
+    assert scrubber.extra_patterns == ("a+", "b+")
+    assert "a+" in repr(scrubber)
+
+
+# --- headers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "proxy-authorization",
+        "Cookie",
+        "Set-Cookie",
+        "X-API-Key",
+        "x-auth-token",
+        "X-Goog-Upload-Token-Id",
+        "x-client-secret-id",
+        "X-Admin-Password",
+        "x-apikey",
+        "api_key",
+        "X-Amz-Security-Token",
+    ],
+)
+def test_secret_headers_are_hidden_entirely(scrubber: Scrubber, name: str) -> None:
+    assert scrubber.scrub_header(name, "anything at all") == S
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("Accept", "application/json", "application/json"),
+        ("x-ratelimit-remaining-tokens", "9000", "9000"),
+        ("Location", "https://app/cb?code=abc&state=1", f"https://app/cb?code={S}&state=1"),
+        ("Referer", "https://app/p?token=abc", f"https://app/p?token={S}"),
+        ("X-Debug", "Bearer abc", f"Bearer {S}"),
+    ],
+)
+def test_other_headers_are_scrubbed_as_text(scrubber: Scrubber, name: str, value: str, expected: str) -> None:
+    assert scrubber.scrub_header(name, value) == expected
+
+
+# --- attribute values and log fields --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "db.password",
+        "token",
+        "api_key",
+        "llm.provider.api-key",
+        "secret",
+        "client_secret",
+        "authorization",
+        "cookie",
+        "http.request.header.authorization",
+        "http.request.header.x-api-key",
+        "http.response.header.set-cookie",
+        "http.request.header.x-goog-upload-token-id",
+        "rpc.grpc.request.metadata.authorization",
+        "accessToken",
+        "AWS_SECRET_ACCESS_KEY",
+        "database password",
+    ],
+)
+def test_secret_keys(scrubber: Scrubber, key: str) -> None:
+    assert scrubber.is_secret_key(key)
+    assert scrubber.scrub_value(key, "hunter2") == S
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.request.max_tokens",
+        "max_tokens",
+        "tokens",
+        "token_count",
+        "llm.token_count.prompt",
+        "http.response.header.x-ratelimit-remaining-tokens",
+        "monkey",
+        "keyboard",
+        "messaging.kafka.message.key",
+        "session.id",
+        "dsn",
+        "http.response.status_code",
+        "password_length",
+    ],
+)
+def test_keys_that_are_not_secret(scrubber: Scrubber, key: str) -> None:
+    assert not scrubber.is_secret_key(key)
+    assert scrubber.scrub_value(key, 512) == 512
+    assert scrubber.scrub_value(key, "plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        # Under a secret key everything goes, in the same shape; None and booleans cannot leak.
+        ("password", 123456, S),
+        ("password", 1.5, S),
+        ("password", b"raw", S),
+        ("password", None, None),
+        ("token", True, True),
+        ("http.request.header.cookie", ["a=b", "c=d"], [S, S]),
+        ("credentials", {"user": "bob", "pass": "x"}, {"user": S, "pass": S}),
+        ("api_key", ("a", 1, False), (S, S, False)),
+        ("secret", object, S),
+        # Elsewhere strings are scrubbed as text and everything else is left alone.
+        ("dsn", "postgresql://u:pw@db/x", f"postgresql://u:{S}@db/x"),
+        ("url.full", "https://h/p?sig=abc", f"https://h/p?sig={S}"),
+        ("exception.message", "401 for token=abc", f"401 for token={S}"),
+        ("tags", ["token=a", "ok", 3], [f"token={S}", "ok", 3]),
+        ("pair", ("ok", "password: x"), ("ok", f"password: {S}")),
+        ("gen_ai.usage.input_tokens", 1234, 1234),
+        ("ratio", 0.5, 0.5),
+        ("flag", True, True),
+        ("blob", b"token=abc", b"token=abc"),
+    ],
+)
+def test_scrub_value(scrubber: Scrubber, key: str, value: Any, expected: Any) -> None:
+    assert scrubber.scrub_value(key, value) == expected
+    assert scrubber.scrub_value(key, expected) == expected
+
+
+def test_nested_mappings_are_scrubbed_by_key(scrubber: Scrubber) -> None:
+    event = {
+        "event": "provider call failed",
+        "gen_ai.usage.input_tokens": 12,
+        "request": {
+            "url": "https://h/v1?api_key=SECRET1",
+            "headers": {"Authorization": "Bearer SECRET2", "Accept": "json", 3: "token=x"},
+            "retries": [{"password": "x"}, {"note": "password: y"}],
+        },
+        "auth": {"user": "bob"},
+    }
+    assert scrubber.scrub_mapping(event) == {
+        "event": "provider call failed",
+        "gen_ai.usage.input_tokens": 12,
+        "request": {
+            "url": f"https://h/v1?api_key={S}",
+            "headers": {"Authorization": S, "Accept": "json", 3: f"token={S}"},
+            "retries": [{"password": S}, {"note": f"password: {S}"}],
+        },
+        "auth": {"user": S},
+    }
+    assert event["request"]["url"] == "https://h/v1?api_key=SECRET1", "the input is not modified"
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+# Pieces the rules care about, so that random text hits them often.
+_PIECES = [
+    *"aAbekKnopsStwxyz019=:&?#@/;,.-_ \t\n\r\"'\\[]{}()+",
+    *("token", "password", "Bearer ", "Basic ", "://", "api_key", "Cookie: ", "code", REDACTED),
+    *("\u017f", "\u212a"),  # they fold to "s" and "k" in Unicode case-insensitive matching
+]
+_TRICKY = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
+
+_SECRETS = ["SECRET1", "hunter2", "sk-proj-Abc_123XYZ", "p@ss:w0rd!", "eyJhbGciOi.eyJzdWIi.c2ln-_x"]
+_FORMS = [
+    "https://api.example.com/v1/chat?api_key={}&model=llama",
+    "https://bucket.s3.amazonaws.com/o?X-Amz-Date=1&X-Amz-Signature={}",
+    "/oauth/cb?code={}",
+    "postgresql://router:{}@db:5432/app",
+    "Authorization: Bearer {}",
+    "bearer {}",
+    "token={}",
+    "password: {}",
+    '{{"api_key": "{}"}}',
+    "{{'client_secret': '{}', 'n': 1}}",
+    "X-API-Key: {}",
+    "Cookie: session={}; theme=dark",
+]
+
+
+@given(st.text(max_size=200))
+def test_any_text_never_raises_and_is_idempotent(text: str) -> None:
+    once = Scrubber().scrub_text(text)
+    assert Scrubber().scrub_text(once) == once
+
+
+@settings(max_examples=300)
+@given(_TRICKY)
+def test_tricky_text_is_idempotent(text: str) -> None:
+    scrubber = Scrubber([r"x(?P<secret>y+)z", r"0{3,}"])
+    once = scrubber.scrub_text(text)
+    assert scrubber.scrub_text(once) == once
+    assert scrubber.scrub_header("Location", once) == once
+    assert scrubber.scrub_value("url.query", scrubber.scrub_value("url.query", text)) == scrubber.scrub_value(
+        "url.query", text
+    )
+
+
+@settings(max_examples=300)
+@given(
+    before=_TRICKY,
+    after=_TRICKY,
+    form=st.sampled_from([*_FORMS, "Basic {}"]),
+    secret=st.sampled_from(_SECRETS),
+)
+def test_planted_secrets_never_survive(before: str, after: str, form: str, secret: str) -> None:
+    if form.startswith("Basic"):
+        secret = base64.b64encode(f"router:{secret}".encode()).decode()
+    # The separators keep the surroundings from becoming part of a name or of the secret.
+    text = f"{before} | {form.format(secret)} | {after}"
+    assert secret not in Scrubber().scrub_text(text)
+
+
+def test_long_adversarial_inputs_finish(scrubber: Scrubber) -> None:
+    """Shapes that would make a careless expression backtrack quadratically."""
+    for text in (
+        "a" * 20_000,
+        "a-" * 10_000,
+        "a." * 10_000 + "=",
+        "?" + "a" * 20_000,
+        "x://" + "a:" * 10_000,
+        "password=" + "a" * 20_000,
+        "bearer " * 3_000,
+        "basic " + "a" * 20_000,
+        '"' + "\\" * 20_000,
+        "token" * 4_000 + "=",
+    ):
+        assert scrubber.scrub_text(scrubber.scrub_text(text)) == scrubber.scrub_text(text)
