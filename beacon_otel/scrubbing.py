@@ -40,7 +40,10 @@ _SECRET_NAME: Final = r"""
         )
     )
 """
-_SECRET_NAME_AT_END: Final = re.compile(rf"(?<![a-z0-9]) {_SECRET_NAME} \Z", _FLAGS)
+_SECRET_NAME_RE: Final = re.compile(_SECRET_NAME, _FLAGS)
+# Attribute and field names may hold other characters ("database password"); the last run of name
+# characters is what counts.
+_NOT_NAME_CHARS: Final = re.compile(r"[^\w.\-]+", re.ASCII)
 
 # Header names are judged more broadly, by a word anywhere ("x-goog-upload-token-id"), but "tokens"
 # is spared for the LLM providers' rate-limit headers ("x-ratelimit-remaining-tokens").
@@ -67,7 +70,8 @@ _BARE_QUERY_PARAM: Final = re.compile(rf"(?:(?<=[?&])|^) {_QUERY_NAME} = {_QUERY
 # "Bearer <token>" anywhere; but not "bearer token" (prose), nor "Bearer realm=..." (a challenge) or
 # "Bearer password: x" (the next name, which the name/value rule must still see).
 _BEARER: Final = re.compile(
-    r"""\b bearer [\ \t]+ (?!tokens?\b) (?![\w.\-]+(?::|=[^=\s])) (?P<val>[^\s"',;]+)""", _FLAGS
+    r"""\b bearer [\ \t]+ (?!(?:bearer|basic|tokens?)\b) (?![\w.\-]+(?::|=[^=\s])) (?P<val>[^\s"',;]+)""",
+    _FLAGS,
 )
 
 # "Basic <base64>". "basic" is an everyday word, so the credential must look like base64: six or
@@ -90,9 +94,10 @@ _NAME_SEP: Final = re.compile(
     r"""(?<![\w.\-?&]) (?P<q>["']?) (?P<name>[A-Za-z0-9][\w.\-]*+) (?P=q) [\ \t]* (?P<sep>[:=]) [\ \t]*""",
     re.ASCII | re.VERBOSE,
 )
+# A quoted value must be followed by something that can end a value: in `password: ' | {'token':
+# 'x'}` the quote before "token" opens a name, it does not close the password.
 _QUOTED: Final = r"""
-    "(?:[^"\\\r\n]|\\.)+"
-  | '(?:[^'\\\r\n]|\\.)+'
+    (?: "(?:[^"\\\r\n]|\\.)+" | '(?:[^'\\\r\n]|\\.)+' ) (?![^\s,;&)\]}>.!?])
 """
 # A value ends at white space or at the usual separators of log formats (`a=1, b=2; c=3&d=4`).
 _WORD_VALUE: Final = re.compile(rf"""(?P<val> {_QUOTED} | ["']?[^\s"'&,;]+ )""", _FLAGS)
@@ -109,8 +114,16 @@ _TRIGGERS: Final = (
 
 
 @functools.lru_cache(maxsize=4096)
+def _is_secret_name_cached(name: str) -> bool:
+    return _SECRET_NAME_RE.fullmatch(name) is not None
+
+
 def _is_secret_name(name: str) -> bool:
-    return _SECRET_NAME_AT_END.search(name) is not None
+    """Names repeat endlessly (the same fields on every log line), hence the cache; overlong ones
+    are judged afresh rather than allowed to fill it."""
+    if len(name) > 128:
+        return _SECRET_NAME_RE.fullmatch(name) is not None
+    return _is_secret_name_cached(name)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,11 +134,11 @@ def _is_secret_header(name: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
     """An attribute or field name; ``http.*.header.<name>`` attributes follow the header rule."""
-    lowered = key.lower()
+    name = _NOT_NAME_CHARS.split(key.lower())[-1]
     for prefix in _HEADER_ATTRIBUTE_PREFIXES:
-        if lowered.startswith(prefix):
-            return _is_secret_header(lowered[len(prefix) :])
-    return _is_secret_name(lowered)
+        if name.startswith(prefix):
+            return _is_secret_header(name[len(prefix) :])
+    return _is_secret_name(name)
 
 
 def _redacted_like(value: str) -> str:
@@ -141,12 +154,16 @@ def _redact_val_group(match: re.Match[str]) -> str:
 
 
 def _scrub_names_and_values(text: str) -> str:
-    """`name=value` and friends, left to right; names inside a value just hidden are skipped."""
+    """`name=value` and friends, left to right.
+
+    A name inside a value just hidden is skipped, unless the value ended inside its separator: in
+    `api_key= password: x` the value of api_key is "password:", and x must go too.
+    """
     pieces: list[str] = []
     done = 0  # text[:done] is in pieces already
     for name_sep in _NAME_SEP.finditer(text):
         name = name_sep["name"]
-        if name_sep.start() < done or not _is_secret_name(name):
+        if name_sep.end() < done or not _is_secret_name(name):
             continue
         whole_line = name_sep["sep"] == ":" and _WHOLE_LINE_NAME.fullmatch(name) is not None
         value = (_LINE_VALUE if whole_line else _WORD_VALUE).match(text, name_sep.end())
@@ -163,8 +180,8 @@ def _scrub_builtin(text: str, *, bare_query: bool) -> str:
     """Apply the built-in rules, each only where its cheap precondition holds.
 
     A rule only ever swaps a value for REDACTED, and no rule takes REDACTED for anything but a value,
-    so a second pass changes nothing. The order matters for that: URLs before `name=value`, so that
-    a password in a URL is not cut short at a "&" or ",".
+    so a second pass changes nothing. URLs go first: their syntax says exactly where a password or a
+    query value ends, which the generic `name=value` rule can only guess.
     """
     lowered = text.lower()
     for word in _TRIGGERS:
@@ -232,8 +249,9 @@ class Scrubber:
     """Replaces secrets in text, headers, attribute values and log fields with :data:`REDACTED`.
 
     ``extra_patterns`` are regular expressions (``BEACON_OTEL_SCRUB_PATTERNS``) for secrets that the
-    built-in rules do not know; every match is hidden, or only its ``secret`` group if it has one. A
-    pattern that does not compile raises ``ValueError`` naming it, for the settings to report.
+    built-in rules do not know, compiled without flags (``(?i)`` works); every match is hidden, or
+    only its ``secret`` group if it has one. A pattern that does not compile raises ``ValueError``
+    naming it, for the settings to report.
     Scrubbing twice gives the same result as scrubbing once, and no input string makes it raise.
     """
 
