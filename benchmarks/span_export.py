@@ -81,7 +81,9 @@ def per_span_us(encode: Callable[[Sequence[ReadableSpan]], bytes], spans: Sequen
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--write", type=Path)
