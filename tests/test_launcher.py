@@ -50,6 +50,9 @@ def test_server_and_client_spans_arrive_over_otlp(
                 and sum(1 for s in got if s.kind == CLIENT) >= 4
             )  # start-up sweep + this request
         )
+        metrics = receiver.wait_for_metrics(
+            lambda got: any(m.name == "http.server.request.duration" for m in got)
+        )
 
     server = _server_span(spans, "/providers")
     assert server.name == "GET /providers"
@@ -63,6 +66,10 @@ def test_server_and_client_spans_arrive_over_otlp(
     urls = sorted(str(s.attributes.get("url.full") or s.attributes.get("http.url")) for s in children)
     assert urls == sorted(f"{fake_providers.endpoint(n)}/health" for n in ("golem-us", "modal-eu"))
     assert all(s.trace_id == server.trace_id for s in children)
+
+    duration = next(m for m in metrics if m.name == "http.server.request.duration")
+    assert duration.unit == "s" and duration.kind == "histogram"
+    assert any(attributes.get("http.route") == "/providers" for attributes, _ in duration.data_points)
 
     resource = server.resource
     assert resource["service.name"] == "router-test"

@@ -13,6 +13,7 @@ Three things set these apart from wiring the upstream exporters directly:
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -193,67 +194,44 @@ def _http_compression(otlp: OtlpSettings) -> Any:
     return Compression.Gzip if otlp.compression == "gzip" else Compression.NoCompression
 
 
-def otlp_span_exporter(otlp: OtlpSettings) -> SpanExporter:
-    """Build the fast OTLP span exporter for the configured protocol."""
-    if otlp.protocol == "grpc":
-        from beacon_otel.export.fast_otlp import FastGrpcSpanExporter
-
-        return FastGrpcSpanExporter(
-            endpoint=otlp.endpoint,
-            headers=dict(otlp.headers),
-            timeout=otlp.timeout_seconds,
-            compression=_grpc_compression(otlp),
-        )
-    from beacon_otel.export.fast_otlp import FastHttpSpanExporter
-
-    return FastHttpSpanExporter(
+def _otlp_exporter(otlp: OtlpSettings, grpc_class: str, http_class: str) -> Any:
+    """Import (only now: grpc is slow to import) and build the exporter for the protocol."""
+    module_name, _, class_name = (grpc_class if otlp.protocol == "grpc" else http_class).rpartition(".")
+    exporter_class = getattr(importlib.import_module(module_name), class_name)
+    compression = _grpc_compression(otlp) if otlp.protocol == "grpc" else _http_compression(otlp)
+    return exporter_class(
         endpoint=otlp.endpoint,
         headers=dict(otlp.headers),
         timeout=otlp.timeout_seconds,
-        compression=_http_compression(otlp),
+        compression=compression,
+    )
+
+
+def otlp_span_exporter(otlp: OtlpSettings) -> Any:
+    """The fast OTLP span exporter (it also takes pre-encoded requests)."""
+    return _otlp_exporter(
+        otlp,
+        "beacon_otel.export.fast_otlp.FastGrpcSpanExporter",
+        "beacon_otel.export.fast_otlp.FastHttpSpanExporter",
     )
 
 
 def otlp_metric_exporter(otlp: OtlpSettings) -> MetricExporter:
-    if otlp.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter(
-            endpoint=otlp.endpoint,
-            headers=dict(otlp.headers),
-            timeout=otlp.timeout_seconds,
-            compression=_grpc_compression(otlp),
-        )
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetricExporter,
+    exporter: MetricExporter = _otlp_exporter(
+        otlp,
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter.OTLPMetricExporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter.OTLPMetricExporter",
     )
-
-    return HttpMetricExporter(
-        endpoint=otlp.endpoint,
-        headers=dict(otlp.headers),
-        timeout=otlp.timeout_seconds,
-        compression=_http_compression(otlp),
-    )
+    return exporter
 
 
 def otlp_log_exporter(otlp: OtlpSettings) -> LogRecordExporter:
-    if otlp.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter(
-            endpoint=otlp.endpoint,
-            headers=dict(otlp.headers),
-            timeout=otlp.timeout_seconds,
-            compression=_grpc_compression(otlp),
-        )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
-
-    return HttpLogExporter(
-        endpoint=otlp.endpoint,
-        headers=dict(otlp.headers),
-        timeout=otlp.timeout_seconds,
-        compression=_http_compression(otlp),
+    exporter: LogRecordExporter = _otlp_exporter(
+        otlp,
+        "opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter.OTLPLogExporter",
     )
+    return exporter
 
 
 def _temporality(settings: Settings) -> dict[type, AggregationTemporality]:
