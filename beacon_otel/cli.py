@@ -10,18 +10,17 @@ from dataclasses import asdict
 from typing import Any
 
 from beacon_otel import __version__
+from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import ConfigError, Settings, load_settings
-
-_SECRET_HINTS = ("authorization", "token", "key", "secret", "password", "cookie")
 
 
 def mask_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, with header values masked: they usually carry credentials."""
+    """The settings as plain data, with header values scrubbed: they usually carry credentials."""
     data = asdict(settings)
+    scrubber = Scrubber()
     for otlp in data["otlp"].values():
         otlp["headers"] = {
-            name: ("***" if any(hint in name.lower() for hint in _SECRET_HINTS) else value)
-            for name, value in otlp["headers"].items()
+            name: scrubber.scrub_header(name, value) for name, value in otlp["headers"].items()
         }
     data["disabled_instrumentations"] = sorted(settings.disabled_instrumentations)
     return data
