@@ -38,6 +38,7 @@ from beacon_otel.export.exporters import (
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
+from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import Settings
 
 SCOPE = "beacon_otel"
@@ -127,6 +128,7 @@ class Telemetry:
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
     reporter: ExportReporter
+    scrubber: Scrubber
     readers: list[MetricReader] = field(default_factory=list)
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
@@ -144,6 +146,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
     """Create (but do not install) the three providers with their exporters."""
     reporter = ExportReporter(settings.export_error_interval)
     install_log_capture(reporter)
+    scrubber = Scrubber(settings.scrub_patterns)
     resource = build_resource(settings)
 
     tracer_provider = TracerProvider(
@@ -151,9 +154,11 @@ def build_telemetry(settings: Settings) -> Telemetry:
         sampler=build_sampler(settings),
         id_generator=LegacyAwareIdGenerator(),
     )
-    for span_exporter in span_exporters(settings, reporter):
+    for span_exporter in span_exporters(settings, reporter, scrubber):
         if isinstance(span_exporter, ResilientSpanExporter):
-            processor: SpanProcessor = EncodedBatchSpanProcessor(span_exporter, settings.span_batch, reporter)
+            processor: SpanProcessor = EncodedBatchSpanProcessor(
+                span_exporter, settings.span_batch, reporter, scrubber
+            )
         else:
             # The console is for looking at spans as they happen, not for throughput.
             processor = SimpleSpanProcessor(span_exporter)
@@ -177,7 +182,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
                 export_timeout_millis=log_batch.export_timeout_ms,
             )
         )
-    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, reporter, readers)
+    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, reporter, scrubber, readers)
 
 
 def install(telemetry: Telemetry) -> None:

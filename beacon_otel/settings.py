@@ -32,6 +32,8 @@ SAMPLERS = (
 PROPAGATORS = ("tracecontext", "baggage", "none")
 INSTRUMENTATIONS = ("fastapi", "httpx", "asyncpg")
 COMPRESSIONS = ("none", "gzip")
+LOG_FORMATS = ("auto", "json", "console", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 DEFAULT_SERVICE_NAME = "hybrid-router"
 DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
@@ -95,6 +97,9 @@ class Settings:
     asgi_internal_spans: bool = False
     http_server_metrics: bool = True
     export_error_interval: float = 60.0
+    log_format: str = "auto"
+    log_level: str | None = None  # None: INFO, or whatever level the app's basicConfig asks for
+    scrub_patterns: tuple[str, ...] = ()
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         return self.otlp[signal]
@@ -368,6 +373,23 @@ def _legacy_header(reader: _Reader) -> str | None:
     return value.lower()
 
 
+def _scrub_patterns(reader: _Reader) -> tuple[str, ...]:
+    """Whitespace-separated regular expressions (a space inside one is written ``\\s``)."""
+    name = "BEACON_OTEL_SCRUB_PATTERNS"
+    value = reader.raw(name)
+    if value is None:
+        return ()
+    patterns = tuple(value.split())
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            reader.problems.append(
+                f"{name} holds the pattern {pattern!r}, which is not a valid regular expression: {error}"
+            )
+    return patterns
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration; raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -412,6 +434,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _parse_positive_float,
             "expected seconds, a number above 0",
         ),
+        log_format=reader.choice("BEACON_OTEL_LOG_FORMAT", "auto", LOG_FORMATS),
+        log_level=reader.choice("BEACON_OTEL_LOG_LEVEL", "", LOG_LEVELS) or None,
+        scrub_patterns=_scrub_patterns(reader),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

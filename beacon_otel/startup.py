@@ -51,9 +51,12 @@ def _start(environ: Mapping[str, str] | None) -> object | None:
 
 def _start_with(settings: Settings) -> object:
     from beacon_otel.instrumentation import register_instrumentations
+    from beacon_otel.logs import configure_logging
     from beacon_otel.sdk import build_telemetry, install
 
     telemetry = build_telemetry(settings)
     install(telemetry)
+    exports_logs = any(name != "none" for name in settings.exporters["logs"])
+    configure_logging(settings, telemetry.logger_provider if exports_logs else None, telemetry.scrubber)
     register_instrumentations(settings)
     return telemetry

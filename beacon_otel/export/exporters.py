@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import SpanBatchEncoder
+from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import OtlpSettings, Settings, Signal
 
 E = TypeVar("E")
@@ -194,11 +195,26 @@ def _http_compression(otlp: OtlpSettings) -> Any:
     return Compression.Gzip if otlp.compression == "gzip" else Compression.NoCompression
 
 
+# The export threads of the three signals build their exporters at about the same moment. Two
+# threads importing requests/urllib3 (or grpc) at once can meet Python's import-deadlock
+# avoidance, which hands one of them a half-initialised module; one import at a time avoids it.
+_import_lock = threading.Lock()
+
+
+def _renew_import_lock() -> None:
+    global _import_lock
+    _import_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_renew_import_lock)
+
+
 def _otlp_exporter(otlp: OtlpSettings, grpc_class: str, http_class: str) -> Any:
     """Import (only now: grpc is slow to import) and build the exporter for the protocol."""
     module_name, _, class_name = (grpc_class if otlp.protocol == "grpc" else http_class).rpartition(".")
-    exporter_class = getattr(importlib.import_module(module_name), class_name)
-    compression = _grpc_compression(otlp) if otlp.protocol == "grpc" else _http_compression(otlp)
+    with _import_lock:
+        exporter_class = getattr(importlib.import_module(module_name), class_name)
+        compression = _grpc_compression(otlp) if otlp.protocol == "grpc" else _http_compression(otlp)
     return exporter_class(
         endpoint=otlp.endpoint,
         headers=dict(otlp.headers),
@@ -261,7 +277,7 @@ def _temporality(settings: Settings) -> dict[type, AggregationTemporality]:
     }
 
 
-def span_exporters(settings: Settings, reporter: ExportReporter) -> list[SpanExporter]:
+def span_exporters(settings: Settings, reporter: ExportReporter, scrubber: Scrubber) -> list[SpanExporter]:
     exporters: list[SpanExporter] = []
     for name in settings.exporters["traces"]:
         if name == "otlp":
@@ -270,9 +286,9 @@ def span_exporters(settings: Settings, reporter: ExportReporter) -> list[SpanExp
                 ResilientSpanExporter(describe(otlp), functools.partial(otlp_span_exporter, otlp), reporter)
             )
         elif name == "console":
-            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+            from beacon_otel.export.console import console_span_exporter
 
-            exporters.append(ConsoleSpanExporter())
+            exporters.append(console_span_exporter(scrubber))
     return exporters
 
 

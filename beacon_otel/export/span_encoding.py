@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from beacon_otel.scrubbing import Scrubber
 
 _pack_double = struct.Struct("<d").pack
 _pack_fixed64 = struct.Struct("<Q").pack
@@ -60,11 +62,43 @@ _TAG_FLAGS = b"\x85\x01"  # Span.flags = 16 (I32)
 _VARINT_ONE_BYTE = [bytes((n,)) for n in range(128)]
 _KIND_BYTES = [_TAG_KIND + bytes((kind + 1,)) for kind in range(5)]  # SDK enum + 1 = proto enum
 
-# Caches of encoded attribute pairs. Bounded: when full they are simply cleared, which keeps
-# the common pairs (methods, routes, hosts) hot without ever growing without limit.
 _PAIR_CACHE_LIMIT = 8192
-_pair_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
-_key_cache: dict[str, bytes] = {}
+
+Scrub = Callable[[str, Any], Any]
+
+
+class _Codec:
+    """Caches of encoded attribute pairs, and the scrubber their values pass through first.
+
+    The caches are bounded: when full they are simply cleared, which keeps the common pairs
+    (methods, routes, hosts) hot without ever growing without limit. Since a cached pair is
+    stored scrubbed, scrubbing costs nothing for the values that repeat.
+    """
+
+    __slots__ = ("key_cache", "pair_cache", "scrub", "scrub_text", "text_cache")
+
+    def __init__(self, scrubber: Scrubber | None) -> None:
+        self.pair_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
+        self.key_cache: dict[str, bytes] = {}
+        self.text_cache: dict[str, bytes] = {}
+        self.scrub: Scrub | None = scrubber.scrub_value if scrubber else None
+        self.scrub_text: Callable[[str], str] | None = scrubber.scrub_text if scrubber else None
+
+    def text(self, text: str) -> bytes:
+        """A span name or status message, scrubbed; names repeat, so they are cached."""
+        encoded = self.text_cache.get(text)
+        if encoded is None:
+            encoded = _string(self.scrub_text(text) if self.scrub_text else text)
+            if len(self.text_cache) >= _PAIR_CACHE_LIMIT:
+                self.text_cache.clear()
+            self.text_cache[text] = encoded
+        return encoded
+
+
+_PLAIN = _Codec(None)
+# The unscrubbed codec's caches, by their old names (tests look at them).
+_pair_cache = _PLAIN.pair_cache
+_key_cache = _PLAIN.key_cache
 
 
 def _varint(value: int) -> bytes:
@@ -118,22 +152,22 @@ def _any_value(value: Any) -> bytes:
         items = b"".join(_length_delimited(b"\x0a", _any_value(item)) for item in value)
         return _length_delimited(b"\x2a", items)
     if isinstance(value, Mapping):
-        return _length_delimited(b"\x32", _key_values(value, b"\x0a"))
+        return _length_delimited(b"\x32", _key_values(value, b"\x0a", _PLAIN))
     return _length_delimited(b"\x0a", _string(str(value)))
 
 
-def _key_value(key: str, value: Any) -> bytes:
+def _key_value(key: str, value: Any, key_cache: dict[str, bytes]) -> bytes:
     """Encode one KeyValue message body."""
-    encoded_key = _key_cache.get(key)
+    encoded_key = key_cache.get(key)
     if encoded_key is None:
         encoded_key = _length_delimited(b"\x0a", _string(key))
-        if len(_key_cache) < _PAIR_CACHE_LIMIT:
-            _key_cache[key] = encoded_key
+        if len(key_cache) < _PAIR_CACHE_LIMIT:
+            key_cache[key] = encoded_key
     return encoded_key + _length_delimited(b"\x12", _any_value(value))
 
 
-def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
-    """Encode repeated KeyValue fields, each framed with ``tag``.
+def _key_values(attributes: Mapping[str, Any] | None, tag: bytes, codec: _Codec) -> bytes:
+    """Encode repeated KeyValue fields, each framed with ``tag``, values scrubbed.
 
     Framed pairs whose value repeats between spans (strings, bools, ints) come from a cache.
     """
@@ -142,7 +176,8 @@ def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
     # BoundedAttributes wraps a dict; iterating the dict directly avoids the Mapping ABC's
     # per-item overhead, which dominates this loop.
     items = getattr(attributes, "_dict", attributes).items()
-    cache = _pair_cache
+    cache = codec.pair_cache
+    scrub = codec.scrub
     parts = []
     for key, value in items:
         kind = type(value)
@@ -153,7 +188,7 @@ def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
                 parts.append(framed)
                 continue
         try:
-            pair = _key_value(key, value)
+            pair = _key_value(key, scrub(key, value) if scrub else value, codec.key_cache)
         except _Unencodable:
             continue
         framed = tag + _varint(len(pair)) + pair
@@ -165,12 +200,12 @@ def _key_values(attributes: Mapping[str, Any] | None, tag: bytes) -> bytes:
     return b"".join(parts)
 
 
-def _resource(resource: Resource) -> bytes:
-    body = _key_values(resource.attributes, b"\x0a")
+def _resource(resource: Resource, codec: _Codec) -> bytes:
+    body = _key_values(resource.attributes, b"\x0a", codec)
     return _length_delimited(_TAG_RS_RESOURCE, body)
 
 
-def _scope(scope: InstrumentationScope | None) -> bytes:
+def _scope(scope: InstrumentationScope | None, codec: _Codec) -> bytes:
     if scope is None:
         return b""
     body = bytearray()
@@ -178,7 +213,7 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
         body += _length_delimited(b"\x0a", _string(scope.name))
     if scope.version:
         body += _length_delimited(b"\x12", _string(scope.version))
-    body += _key_values(scope.attributes, b"\x1a")
+    body += _key_values(scope.attributes, b"\x1a", codec)
     return _length_delimited(_TAG_SS_SCOPE, bytes(body))
 
 
@@ -189,18 +224,18 @@ def _span_flags(trace_flags: int, parent: Any) -> int:
     return flags
 
 
-def _events(span: ReadableSpan) -> bytes:
+def _events(span: ReadableSpan, codec: _Codec) -> bytes:
     parts = []
     for event in span.events:
-        body = b"\x09" + _pack_fixed64(event.timestamp) + _length_delimited(b"\x12", _string(event.name))
-        body += _key_values(event.attributes, b"\x1a")
+        body = b"\x09" + _pack_fixed64(event.timestamp) + _length_delimited(b"\x12", codec.text(event.name))
+        body += _key_values(event.attributes, b"\x1a", codec)
         if event.dropped_attributes:
             body += b"\x20" + _varint(event.dropped_attributes)
         parts.append(_length_delimited(_TAG_EVENT, body))
     return b"".join(parts)
 
 
-def _links(span: ReadableSpan) -> bytes:
+def _links(span: ReadableSpan, codec: _Codec) -> bytes:
     parts = []
     for link in span.links:
         context = link.context
@@ -213,7 +248,7 @@ def _links(span: ReadableSpan) -> bytes:
         if context.trace_state:
             state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
             body += _length_delimited(b"\x1a", _string(state))
-        body += _key_values(link.attributes, b"\x22")
+        body += _key_values(link.attributes, b"\x22", codec)
         if link.dropped_attributes:
             body += b"\x28" + _varint(link.dropped_attributes)
         body += b"\x35" + _pack_fixed32(_span_flags(int(context.trace_flags), context))
@@ -221,7 +256,7 @@ def _links(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
-def encode_span(span: ReadableSpan) -> bytes:
+def encode_span(span: ReadableSpan, codec: _Codec = _PLAIN) -> bytes:
     """Encode one finished span as the body of an OTLP ``Span`` message."""
     context = span.context
     parent = span.parent
@@ -235,7 +270,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     if parent is not None:
         out += _TAG_PARENT_SPAN_ID
         out += parent.span_id.to_bytes(8, "big")
-    name = _string(span.name)
+    name = codec.text(span.name)
     out += _TAG_NAME
     out += _varint(len(name))
     out += name
@@ -246,21 +281,21 @@ def encode_span(span: ReadableSpan) -> bytes:
     out += _pack_fixed64(span.end_time or 0)
     attributes = span.attributes
     if attributes:
-        out += _key_values(attributes, _TAG_ATTRIBUTE)
+        out += _key_values(attributes, _TAG_ATTRIBUTE, codec)
     if span.dropped_attributes:
         out += _TAG_DROPPED_ATTRIBUTES + _varint(span.dropped_attributes)
     if span.events:
-        out += _events(span)
+        out += _events(span, codec)
     if span.dropped_events:
         out += _TAG_DROPPED_EVENTS + _varint(span.dropped_events)
     if span.links:
-        out += _links(span)
+        out += _links(span, codec)
     if span.dropped_links:
         out += _TAG_DROPPED_LINKS + _varint(span.dropped_links)
     status = span.status
     status_body = b""
     if status.description:
-        status_body += _length_delimited(b"\x12", _string(status.description))
+        status_body += _length_delimited(b"\x12", codec.text(status.description))
     if status.status_code.value:
         status_body += b"\x18" + _VARINT_ONE_BYTE[status.status_code.value]
     out += _TAG_STATUS
@@ -280,7 +315,8 @@ class SpanBatchEncoder:
     (:func:`encode_span` plus :meth:`origin`) and assembled into requests later.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scrubber: Scrubber | None = None) -> None:
+        self._codec = _Codec(scrubber) if scrubber else _PLAIN
         self._origin_numbers: dict[tuple[int, int], int] = {}
         # number -> (resource, scope, encoded resource, encoded scope); holding the objects
         # keeps their ids from being reused while they are keys above.
@@ -297,13 +333,19 @@ class SpanBatchEncoder:
             number = self._origin_numbers.get((id(resource), id(scope)))
             if number is None:
                 number = len(self._origins)
-                self._origins.append((resource, scope, _resource(resource), _scope(scope)))
+                self._origins.append(
+                    (resource, scope, _resource(resource, self._codec), _scope(scope, self._codec))
+                )
                 self._origin_numbers[(id(resource), id(scope))] = number
             return number
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """Encode finished spans into one request."""
-        return self.assemble([(self.origin(span), encode_span(span)) for span in spans])
+        return self.assemble([(self.origin(span), self.encode_span(span)) for span in spans])
+
+    def encode_span(self, span: ReadableSpan) -> bytes:
+        """One span's ``Span`` message body, scrubbed when the encoder has a scrubber."""
+        return encode_span(span, self._codec)
 
     def assemble(self, encoded_spans: Iterable[tuple[int, bytes]]) -> bytes:
         """Build one request from ``(origin, encoded span)`` pairs, grouped as OTLP wants:

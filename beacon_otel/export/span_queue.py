@@ -24,7 +24,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from beacon_otel.export.reporting import ExportReporter
-from beacon_otel.export.span_encoding import SpanBatchEncoder, encode_span
+from beacon_otel.export.span_encoding import SpanBatchEncoder
+from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import BatchSettings
 
 
@@ -37,10 +38,16 @@ class PayloadExporter(Protocol):
 
 
 class EncodedBatchSpanProcessor(SpanProcessor):
-    def __init__(self, exporter: PayloadExporter, batch: BatchSettings, reporter: ExportReporter) -> None:
+    def __init__(
+        self,
+        exporter: PayloadExporter,
+        batch: BatchSettings,
+        reporter: ExportReporter,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self._exporter = exporter
         self._reporter = reporter
-        self._encoder = SpanBatchEncoder()
+        self._encoder = SpanBatchEncoder(scrubber)
         self._max_queue = batch.max_queue_size
         self._max_batch = batch.max_export_batch_size
         self._delay = batch.schedule_delay_ms / 1000.0
@@ -70,7 +77,7 @@ class EncodedBatchSpanProcessor(SpanProcessor):
             self._reporter.dropped("traces")
             return
         try:
-            item = (self._encoder.origin(span), encode_span(span))
+            item = (self._encoder.origin(span), self._encoder.encode_span(span))
         except Exception as error:  # a span we cannot encode must not fail the request
             self._reporter.failed("traces", "the span encoder", 1, f"{type(error).__name__}: {error}")
             return

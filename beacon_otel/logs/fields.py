@@ -1,0 +1,135 @@
+"""What a log line is made of: timestamps, levels, a stdlib record's extra fields, exceptions."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from types import TracebackType
+from typing import Any
+
+from beacon_otel.scrubbing import Scrubber
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+# The attributes every LogRecord has; anything else on a record came from ``extra={...}``.
+STANDARD_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
+
+LEVEL_NUMBERS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+# structlog method name -> (level name as written, level number)
+STRUCTLOG_LEVELS = {
+    "debug": ("debug", logging.DEBUG),
+    "info": ("info", logging.INFO),
+    "msg": ("info", logging.INFO),
+    "warning": ("warning", logging.WARNING),
+    "warn": ("warning", logging.WARNING),
+    "error": ("error", logging.ERROR),
+    "exception": ("error", logging.ERROR),
+    "critical": ("critical", logging.CRITICAL),
+    "fatal": ("critical", logging.CRITICAL),
+}
+
+_second_prefix: tuple[int, str] = (-1, "")
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """ISO-8601 UTC with microseconds, e.g. ``2026-11-27T04:30:00.123456Z``.
+
+    The date-and-time part changes once a second, so it is formatted once a second.
+    """
+    global _second_prefix
+    second = int(epoch_seconds)
+    cached_second, prefix = _second_prefix
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_prefix = (second, prefix)
+    micros = int((epoch_seconds - second) * 1_000_000)
+    return f"{prefix}.{micros:06d}Z"
+
+
+def level_name(level_number: int) -> str:
+    """Lower-case level name; custom levels keep their registered name."""
+    return logging.getLevelName(level_number).lower()
+
+
+def record_message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, or, when the arguments do not fit the format, both verbatim:
+    a malformed call still leaves a line behind."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg} {record.args!r}"
+
+
+def record_extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The ``extra={...}`` fields of a stdlib call."""
+    return {
+        key: value
+        for key, value in record.__dict__.items()
+        if key not in STANDARD_RECORD_KEYS and not key.startswith("_")
+    }
+
+
+def uvicorn_access_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """Searchable fields for uvicorn's access lines (``client - "METHOD path HTTP/v" status``)."""
+    args = record.args
+    if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) != 5:
+        return {}
+    client, method, path, http_version, status = args
+    fields: dict[str, Any] = {}
+    host, _, port = str(client).rpartition(":")
+    if host and port.isdigit():
+        fields["client.address"] = host.strip("[]")
+        fields["client.port"] = int(port)
+    else:
+        fields["client.address"] = client
+    return {
+        **fields,
+        "http.request.method": method,
+        "url.path": path,
+        "network.protocol.version": http_version,
+        "http.response.status_code": status,
+    }
+
+
+def resolve_exc_info(exc_info: Any) -> ExcInfo | None:
+    """Normalise what callers pass as ``exc_info`` (True, an exception, or a tuple)."""
+    if not exc_info:
+        return None
+    if exc_info is True:
+        import sys
+
+        current = sys.exc_info()
+        return current if current[0] is not None else None
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[0] is not None:
+        return exc_info
+    return None
+
+
+def exception_fields(exc_info: ExcInfo, scrubber: Scrubber) -> dict[str, str]:
+    """``exception.type``, ``exception.message`` and ``exception.stacktrace`` (OpenTelemetry's
+    names), scrubbed: exception messages often quote URLs with their query strings."""
+    kind, error, tb = exc_info
+    return {
+        "exception.type": kind.__qualname__ if kind.__module__ == "builtins" else _qualified(kind),
+        "exception.message": scrubber.scrub_text(str(error)),
+        "exception.stacktrace": scrubber.scrub_text("".join(traceback.format_exception(kind, error, tb))),
+    }
+
+
+def _qualified(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"

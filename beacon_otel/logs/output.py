@@ -1,0 +1,106 @@
+"""Rendering an event as one line, and writing lines to stdout without interleaving."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from beacon_otel.scrubbing import Scrubber
+
+Renderer = Callable[[Mapping[str, Any]], str]
+
+
+class JsonRenderer:
+    """One compact JSON object per line, ASCII-only so any terminal or log shipper reads it.
+
+    Values JSON cannot hold (objects, NaN) become strings instead of failing the line, and those
+    strings are scrubbed like every other value.
+    """
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self._scrubber = scrubber
+        self._encode = json.JSONEncoder(separators=(",", ":"), default=self._fallback, allow_nan=False).encode
+
+    def _fallback(self, value: Any) -> Any:
+        if isinstance(value, (set, frozenset)):
+            return list(value)
+        if isinstance(value, bytes):
+            return self._scrubber.scrub_text(value.decode("utf-8", "replace"))
+        isoformat = getattr(value, "isoformat", None)
+        if callable(isoformat):
+            return isoformat()
+        return self._scrubber.scrub_text(str(value))
+
+    def __call__(self, event: Mapping[str, Any]) -> str:
+        try:
+            return self._encode(event)
+        except ValueError:  # NaN or infinity somewhere: JSON has no spelling for them
+            return self._encode({key: _finite(value) for key, value in event.items()})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+class ConsoleRenderer:
+    """structlog's readable console format (coloured on a terminal), with the traceback last."""
+
+    def __init__(self, colors: bool) -> None:
+        import structlog
+
+        self._render = structlog.dev.ConsoleRenderer(colors=colors)
+
+    def __call__(self, event: Mapping[str, Any]) -> str:
+        fields = dict(event)
+        stacktrace = fields.pop("exception.stacktrace", None)
+        if stacktrace:
+            fields.pop("exception.type", None)
+            fields.pop("exception.message", None)
+            fields["exception"] = stacktrace
+        return str(self._render(None, "", fields))
+
+
+class LineWriter:
+    """Writes whole lines to the current ``sys.stdout``, one at a time, flushed at once.
+
+    Flushing each line is what container log collectors need; the lock keeps lines from
+    structlog and stdlib (and from several threads) from interleaving. Writing never raises:
+    a closed or broken stdout loses the line, not the request.
+    """
+
+    def __init__(self, stream: Callable[[], TextIO | None] = lambda: sys.stdout) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._reset_lock)
+
+    def _reset_lock(self) -> None:
+        self._lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        stream = self._stream()
+        if stream is None:
+            return
+        with self._lock:
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False

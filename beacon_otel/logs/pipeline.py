@@ -1,0 +1,157 @@
+"""The one path every log call takes, from structlog or stdlib alike.
+
+enrich (timestamp, level, logger, service, trace ids) -> scrub -> span event (WARNING and up)
+-> OTLP LogRecord -> one rendered line on stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import trace
+
+from beacon_otel.logs.fields import (
+    STRUCTLOG_LEVELS,
+    ExcInfo,
+    exception_fields,
+    iso_utc,
+    level_name,
+    record_extras,
+    record_message,
+    resolve_exc_info,
+    uvicorn_access_fields,
+)
+from beacon_otel.logs.otlp import OtlpLogEmitter
+from beacon_otel.logs.output import LineWriter, Renderer
+from beacon_otel.scrubbing import Scrubber
+
+# The distro's and the SDK's own records are printed but never fed back into the telemetry
+# they describe: an export failure must not produce a log record that fails to export...
+_INTERNAL_LOGGERS = ("opentelemetry", "beacon_otel", "grpc", "urllib3")
+_RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", "trace_id", "span_id"})
+
+
+def _is_internal(logger_name: str) -> bool:
+    return logger_name.startswith(_INTERNAL_LOGGERS)
+
+
+class LogPipeline:
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        scrubber: Scrubber,
+        renderer: Renderer,
+        writer: LineWriter,
+        otlp: OtlpLogEmitter | None = None,
+        span_event_level: int = logging.WARNING,
+    ) -> None:
+        self.service_name = service_name
+        self.scrubber = scrubber
+        self.renderer = renderer
+        self.writer = writer
+        self.otlp = otlp
+        self.span_event_level = span_event_level
+        # ...and records logged while the pipeline itself runs (an exporter's warning, say)
+        # are printed only.
+        self._busy = threading.local()
+
+    def handle_record(self, record: logging.LogRecord) -> None:
+        """A stdlib record."""
+        fields = record_extras(record)
+        if record.name == "uvicorn.access":
+            fields.update(uvicorn_access_fields(record))
+        if record.stack_info:
+            fields["stack_info"] = record.stack_info
+        self.emit(
+            level_number=record.levelno,
+            level=level_name(record.levelno),
+            logger_name=record.name,
+            message=record_message(record),
+            fields=fields,
+            exc_info=resolve_exc_info(record.exc_info),
+            created=record.created,
+            code=(record.pathname, record.lineno, record.funcName),
+        )
+
+    def structlog_processor(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
+        """The last structlog processor: returns the rendered line for the logger to write."""
+        level, level_number = STRUCTLOG_LEVELS.get(method_name, ("info", logging.INFO))
+        exc_info = event_dict.pop("exc_info", None)
+        if method_name == "exception" and exc_info is None:
+            exc_info = True
+        message = event_dict.pop("event", "")
+        return self.emit(
+            level_number=level_number,
+            level=level,
+            logger_name=getattr(logger, "name", None) or "structlog",
+            message=message if isinstance(message, str) else str(message),
+            fields=event_dict,
+            exc_info=resolve_exc_info(exc_info),
+            created=time.time(),
+            write=False,
+        )
+
+    def emit(
+        self,
+        *,
+        level_number: int,
+        level: str,
+        logger_name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        exc_info: ExcInfo | None,
+        created: float,
+        code: tuple[str, int, str] | None = None,
+        write: bool = True,
+    ) -> str:
+        scrub_value = self.scrubber.scrub_value
+        event: dict[str, Any] = {
+            "timestamp": iso_utc(created),
+            "level": level,
+            "logger": logger_name,
+            "event": self.scrubber.scrub_text(message),
+            "service.name": self.service_name,
+        }
+        span = trace.get_current_span()
+        span_context = span.get_span_context()
+        if span_context.is_valid:  # sampled or not: the ids still join the line to its trace
+            event["trace_id"] = format(span_context.trace_id, "032x")
+            event["span_id"] = format(span_context.span_id, "016x")
+        for key, value in fields.items():
+            if key in _RESERVED:
+                key = "field." + key  # keep the caller's value without losing ours
+            event[key] = scrub_value(key, value)
+        if exc_info is not None:
+            event.update(exception_fields(exc_info, self.scrubber))
+
+        if not _is_internal(logger_name) and not getattr(self._busy, "active", False):
+            self._busy.active = True
+            try:
+                if level_number >= self.span_event_level and span.is_recording():
+                    span.add_event("log", _span_event_attributes(event))
+                if self.otlp is not None:
+                    self.otlp.emit(event, created=created, level_number=level_number, code=code)
+            finally:
+                self._busy.active = False
+
+        line = self.renderer(event)
+        if write:
+            self.writer.write(line)
+        return line
+
+
+def _span_event_attributes(event: Mapping[str, Any]) -> dict[str, str]:
+    attributes = {
+        "log.severity": event["level"].upper(),
+        "log.logger": event["logger"],
+        "log.message": event["event"],
+    }
+    for key in ("exception.type", "exception.message"):
+        if key in event:
+            attributes[key] = event[key]
+    return attributes
