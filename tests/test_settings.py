@@ -530,7 +530,33 @@ INVALID_CASES = [
     invalid("BEACON_OTEL_EXPORT_ERROR_INTERVAL", "-3", "above 0"),
     invalid("BEACON_OTEL_EXPORT_ERROR_INTERVAL", "soon", "above 0"),
     invalid("BEACON_OTEL_EXPORT_ERROR_INTERVAL", "inf", "above 0"),
+    # Logging
+    invalid("BEACON_OTEL_LOG_FORMAT", "xml", "auto, json, console, none"),
+    invalid("BEACON_OTEL_LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
+    invalid("BEACON_OTEL_SCRUB_PATTERNS", "sk-[a-z", "not a valid regular expression"),
 ]
+
+
+def test_logging_settings() -> None:
+    settings = load_settings(
+        {
+            "BEACON_OTEL_LOG_FORMAT": "Console",
+            "BEACON_OTEL_LOG_LEVEL": "WARNING",
+            "BEACON_OTEL_SCRUB_PATTERNS": " sk-[A-Za-z0-9]{20,}\n  (?i)pin=(?P<secret>\\d+) ",
+        }
+    )
+    assert settings.log_format == "console"
+    assert settings.log_level == "warning"
+    assert settings.scrub_patterns == ("sk-[A-Za-z0-9]{20,}", "(?i)pin=(?P<secret>\\d+)")
+    defaults = load_settings({})
+    assert (defaults.log_format, defaults.log_level, defaults.scrub_patterns) == ("auto", None, ())
+
+
+def test_each_bad_scrub_pattern_is_named() -> None:
+    problems = problems_for({"BEACON_OTEL_SCRUB_PATTERNS": "ok-[0-9]+ (bad [worse"})
+    assert len(problems) == 2
+    assert all("BEACON_OTEL_SCRUB_PATTERNS" in line for line in problems)
+    assert "'(bad'" in problems[0] and "'[worse'" in problems[1]
 
 
 @pytest.mark.parametrize(("environ", "variable", "value", "allowed"), INVALID_CASES)

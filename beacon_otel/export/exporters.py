@@ -195,9 +195,13 @@ def _http_compression(otlp: OtlpSettings) -> Any:
     return Compression.Gzip if otlp.compression == "gzip" else Compression.NoCompression
 
 
-# The export threads of the three signals build their exporters at about the same moment. Two
-# threads importing requests/urllib3 (or grpc) at once can meet Python's import-deadlock
-# avoidance, which hands one of them a half-initialised module; one import at a time avoids it.
+# The exporters are imported lazily, by export threads. Two hazards come with that:
+# - the threads of the three signals import at about the same moment, and two threads importing
+#   requests/urllib3 (or grpc) at once can meet Python's import-deadlock avoidance, which hands
+#   one of them a half-initialised module;
+# - a pre-fork server (gunicorn) that forks while an export thread is half-way through an import
+#   leaves its workers a half-initialised module in sys.modules for good.
+# So imports happen one at a time, and a fork waits until the current one is complete.
 _import_lock = threading.Lock()
 
 
@@ -206,21 +210,30 @@ def _renew_import_lock() -> None:
     _import_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_renew_import_lock)
+os.register_at_fork(
+    before=lambda: _import_lock.acquire(),
+    after_in_parent=lambda: _import_lock.release(),
+    after_in_child=_renew_import_lock,
+)
 
 
 def _otlp_exporter(otlp: OtlpSettings, grpc_class: str, http_class: str) -> Any:
     """Import (only now: grpc is slow to import) and build the exporter for the protocol."""
     module_name, _, class_name = (grpc_class if otlp.protocol == "grpc" else http_class).rpartition(".")
-    with _import_lock:
+    with _import_lock:  # building one imports more (the HTTP exporters import requests)
         exporter_class = getattr(importlib.import_module(module_name), class_name)
         compression = _grpc_compression(otlp) if otlp.protocol == "grpc" else _http_compression(otlp)
-    return exporter_class(
-        endpoint=otlp.endpoint,
-        headers=dict(otlp.headers),
-        timeout=otlp.timeout_seconds,
-        compression=compression,
-    )
+        exporter = exporter_class(
+            endpoint=otlp.endpoint,
+            headers=dict(otlp.headers),
+            timeout=otlp.timeout_seconds,
+            compression=compression,
+        )
+        if otlp.protocol != "grpc":
+            # requests imports netrc (and shlex) during its first request; import them now, so
+            # that a fork during that first request cannot leave their module locks held.
+            importlib.import_module("netrc")
+        return exporter
 
 
 def otlp_span_exporter(otlp: OtlpSettings) -> Any:

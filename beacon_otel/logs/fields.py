@@ -120,16 +120,20 @@ def resolve_exc_info(exc_info: Any) -> ExcInfo | None:
     return None
 
 
-def exception_fields(exc_info: ExcInfo, scrubber: Scrubber) -> dict[str, str]:
-    """``exception.type``, ``exception.message`` and ``exception.stacktrace`` (OpenTelemetry's
-    names), scrubbed: exception messages often quote URLs with their query strings."""
-    kind, error, tb = exc_info
+def exception_summary(exc_info: ExcInfo, scrubber: Scrubber) -> dict[str, str]:
+    """``exception.type`` (qualified unless built in) and ``exception.message``, scrubbed:
+    exception messages often quote URLs with their query strings."""
+    kind, error, _ = exc_info
+    module = kind.__module__
     return {
-        "exception.type": kind.__qualname__ if kind.__module__ == "builtins" else _qualified(kind),
+        "exception.type": kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}",
         "exception.message": scrubber.scrub_text(str(error)),
-        "exception.stacktrace": scrubber.scrub_text("".join(traceback.format_exception(kind, error, tb))),
     }
 
 
-def _qualified(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
+def exception_fields(exc_info: ExcInfo, scrubber: Scrubber) -> dict[str, str]:
+    """The summary plus ``exception.stacktrace`` (OpenTelemetry's names for all three)."""
+    kind, error, tb = exc_info
+    fields = exception_summary(exc_info, scrubber)
+    fields["exception.stacktrace"] = scrubber.scrub_text("".join(traceback.format_exception(kind, error, tb)))
+    return fields

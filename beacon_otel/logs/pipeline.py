@@ -7,6 +7,7 @@ enrich (timestamp, level, logger, service, trace ids) -> scrub -> span event (WA
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
@@ -18,6 +19,7 @@ from beacon_otel.logs.fields import (
     STRUCTLOG_LEVELS,
     ExcInfo,
     exception_fields,
+    exception_summary,
     iso_utc,
     level_name,
     record_extras,
@@ -128,6 +130,13 @@ class LogPipeline:
             event[key] = scrub_value(key, value)
         if exc_info is not None:
             event.update(exception_fields(exc_info, self.scrubber))
+        elif level_number >= self.span_event_level:
+            # A warning logged while an exception is handled is about that exception, even when
+            # the caller did not pass exc_info (``except Exception as e: log.warning(f"...{e}")``):
+            # name it, so the line and the span say *what* failed.
+            handled = sys.exc_info()
+            if handled[0] is not None:
+                event.update(exception_summary(handled, self.scrubber))
 
         if not _is_internal(logger_name) and not getattr(self._busy, "active", False):
             self._busy.active = True

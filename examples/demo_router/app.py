@@ -57,7 +57,13 @@ async def _create_pool(dsn: str) -> Any:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Share one httpx client and (optionally) one DB pool for the app's lifetime."""
     client = httpx.AsyncClient()
-    router = HybridRouter(providers_from_env(), client=client)
+    token = os.environ.get("DEMO_PROVIDER_TOKEN")
+    router = HybridRouter(
+        providers_from_env(), client=client, api_key=os.environ.get("DEMO_PROVIDER_API_KEY"), token=token
+    )
+    if token:
+        # Careless, and common: a credential in a log line.
+        logger.info(f"Provider credentials loaded, token={token}")
     pool = None
     try:
         await router.health_check_providers()
@@ -65,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.info(f"Router started with {healthy}/{len(router.providers)} healthy providers")
         dsn = os.environ.get(DATABASE_URL_ENV)
         if dsn:
+            logger.info(f"Connecting to database {dsn}")
             pool = await _create_pool(dsn)
         app.state.client = client
         app.state.router = router

@@ -63,10 +63,16 @@ class HybridRouter:
         timeout: float = 2.0,
         *,
         inference_timeout: float = 30.0,
+        api_key: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.providers = providers
         self.timeout = timeout
         self.inference_timeout = inference_timeout
+        # Credentials as the real router sends them: an API key in the health-check query
+        # string, a bearer token on every call.
+        self.params = {"api_key": api_key} if api_key else None
+        self.headers = {"Authorization": f"Bearer {token}"} if token else None
         # Only close the client at aclose() if we created it ourselves.
         self._owns_client = client is None
         self.client = client if client is not None else httpx.AsyncClient()
@@ -87,7 +93,9 @@ class HybridRouter:
     async def _check_provider_health(self, provider: Provider) -> None:
         """Probe one provider; never raises, like the real router."""
         try:
-            response = await self.client.get(f"{provider.endpoint}/health", timeout=self.timeout)
+            response = await self.client.get(
+                f"{provider.endpoint}/health", params=self.params, headers=self.headers, timeout=self.timeout
+            )
             response.raise_for_status()
             if provider.type == "modal":
                 # Modal endpoints report their own state; bad JSON raises here.
@@ -131,6 +139,7 @@ class HybridRouter:
                     "temperature": request.temperature,
                     "max_tokens": request.max_tokens,
                 },
+                headers=self.headers,
                 timeout=self.inference_timeout,
             )
             response.raise_for_status()
