@@ -59,9 +59,15 @@ def iso_utc(epoch_seconds: float) -> str:
     return f"{prefix}.{micros:06d}Z"
 
 
+_level_names: dict[int, str] = {}
+
+
 def level_name(level_number: int) -> str:
     """Lower-case level name; custom levels keep their registered name."""
-    return logging.getLevelName(level_number).lower()
+    name = _level_names.get(level_number)
+    if name is None:
+        name = _level_names[level_number] = logging.getLevelName(level_number).lower()
+    return name
 
 
 def record_message(record: logging.LogRecord) -> str:
@@ -75,11 +81,22 @@ def record_message(record: logging.LogRecord) -> str:
 
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     """The ``extra={...}`` fields of a stdlib call."""
-    return {
-        key: value
-        for key, value in record.__dict__.items()
-        if key not in STANDARD_RECORD_KEYS and not key.startswith("_")
-    }
+    attributes = record.__dict__
+    extra = attributes.keys() - STANDARD_RECORD_KEYS  # one C-level pass; usually empty or tiny
+    if not extra:
+        return {}
+    # makeRecord adds the extras last: walk back from the end until all are found, then restore
+    # the caller's order.
+    found: list[tuple[str, Any]] = []
+    remaining = len(extra)
+    for key, value in reversed(attributes.items()):
+        if key in extra:
+            if not key.startswith("_"):
+                found.append((key, value))
+            remaining -= 1
+            if not remaining:
+                break
+    return dict(reversed(found))
 
 
 def uvicorn_access_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from beacon_otel.scrubbing import Scrubber
 # The distro's and the SDK's own records are printed but never fed back into the telemetry
 # they describe: an export failure must not produce a log record that fails to export...
 _INTERNAL_LOGGERS = ("opentelemetry", "beacon_otel", "grpc", "urllib3")
+_CACHED_VALUE_LENGTH = 64
+_SCRUB_CACHE_LIMIT = 4096
 _RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", "trace_id", "span_id"})
 
 
@@ -61,6 +63,21 @@ class LogPipeline:
         # ...and records logged while the pipeline itself runs (an exporter's warning, say)
         # are printed only.
         self._busy = threading.local()
+        self._scrubbed: dict[tuple[str, str], Any] = {}
+
+    def _scrub_field(self, key: str, value: Any) -> Any:
+        """Scrub one field; short strings repeat (provider names, regions, models), so their
+        verdicts are remembered, in a bounded cache."""
+        if type(value) is not str or len(value) > _CACHED_VALUE_LENGTH:
+            return self.scrubber.scrub_value(key, value)
+        cache_key = (key, value)
+        scrubbed = self._scrubbed.get(cache_key)
+        if scrubbed is None:
+            scrubbed = self.scrubber.scrub_value(key, value)
+            if len(self._scrubbed) >= _SCRUB_CACHE_LIMIT:
+                self._scrubbed.clear()
+            self._scrubbed[cache_key] = scrubbed
+        return scrubbed
 
     def handle_record(self, record: logging.LogRecord) -> None:
         """A stdlib record."""
@@ -111,7 +128,7 @@ class LogPipeline:
         code: tuple[str, int, str] | None = None,
         write: bool = True,
     ) -> str:
-        scrub_value = self.scrubber.scrub_value
+        scrub_field = self._scrub_field
         event: dict[str, Any] = {
             "timestamp": iso_utc(created),
             "level": level,
@@ -127,7 +144,7 @@ class LogPipeline:
         for key, value in fields.items():
             if key in _RESERVED:
                 key = "field." + key  # keep the caller's value without losing ours
-            event[key] = scrub_value(key, value)
+            event[key] = scrub_field(key, value)
         if exc_info is not None:
             event.update(exception_fields(exc_info, self.scrubber))
         elif level_number >= self.span_event_level:
@@ -138,10 +155,15 @@ class LogPipeline:
             if handled[0] is not None:
                 event.update(exception_summary(handled, self.scrubber))
 
-        if not _is_internal(logger_name) and not getattr(self._busy, "active", False):
+        span_event = level_number >= self.span_event_level and span.is_recording()
+        if (
+            (span_event or self.otlp is not None)
+            and not _is_internal(logger_name)
+            and not getattr(self._busy, "active", False)
+        ):
             self._busy.active = True
             try:
-                if level_number >= self.span_event_level and span.is_recording():
+                if span_event:
                     span.add_event("log", _span_event_attributes(event))
                 if self.otlp is not None:
                     self.otlp.emit(event, created=created, level_number=level_number, code=code)
