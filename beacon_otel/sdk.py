@@ -29,15 +29,19 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
+from beacon_otel.export.encoded_queue import EncodedBatchQueue
 from beacon_otel.export.exporters import (
+    ResilientLogExporter,
     ResilientSpanExporter,
     log_exporters,
     metric_exporters,
     span_exporters,
 )
+from beacon_otel.export.log_encoding import EncodedLogRecordProcessor, LogBatchEncoder
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
+from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter, SdkLogEmitter
 from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import Settings
 
@@ -130,6 +134,8 @@ class Telemetry:
     reporter: ExportReporter
     scrubber: Scrubber
     readers: list[MetricReader] = field(default_factory=list)
+    log_queue: EncodedBatchQueue | None = None
+    log_encoder: LogBatchEncoder = field(default_factory=LogBatchEncoder)
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
@@ -171,18 +177,49 @@ def build_telemetry(settings: Settings) -> Telemetry:
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
 
     logger_provider = LoggerProvider(resource=resource)
-    log_batch = settings.log_batch
+    log_queue: EncodedBatchQueue | None = None
+    log_encoder = LogBatchEncoder(resource, scrubber)
     for log_exporter in log_exporters(settings, reporter):
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(
-                log_exporter,
-                max_queue_size=log_batch.max_queue_size,
-                schedule_delay_millis=log_batch.schedule_delay_ms,
-                max_export_batch_size=log_batch.max_export_batch_size,
-                export_timeout_millis=log_batch.export_timeout_ms,
+        if isinstance(log_exporter, ResilientLogExporter):
+            log_queue = EncodedBatchQueue("logs", log_exporter, log_encoder, settings.log_batch, reporter)
+            # Records emitted through the OpenTelemetry Logs API take the same encoded path.
+            logger_provider.add_log_record_processor(
+                EncodedLogRecordProcessor(log_queue, log_encoder, reporter)
             )
-        )
-    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, reporter, scrubber, readers)
+        else:
+            log_batch = settings.log_batch
+            logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(
+                    log_exporter,
+                    max_queue_size=log_batch.max_queue_size,
+                    schedule_delay_millis=log_batch.schedule_delay_ms,
+                    max_export_batch_size=log_batch.max_export_batch_size,
+                    export_timeout_millis=log_batch.export_timeout_ms,
+                )
+            )
+    return Telemetry(
+        settings,
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        reporter,
+        scrubber,
+        readers,
+        log_queue=log_queue,
+        log_encoder=log_encoder,
+    )
+
+
+def log_emitter(telemetry: Telemetry) -> LogEmitter | None:
+    """How the log pipeline exports records: straight into the encoded queue when OTLP is the
+    only logs exporter, through the logger provider when there are others (console), not at all
+    with ``OTEL_LOGS_EXPORTER=none``."""
+    exporters = telemetry.settings.exporters["logs"]
+    if exporters == ("otlp",) and telemetry.log_queue is not None:
+        return EncodedLogEmitter(telemetry.log_queue, telemetry.log_encoder)
+    if any(name != "none" for name in exporters):
+        return SdkLogEmitter(telemetry.logger_provider)
+    return None
 
 
 def install(telemetry: Telemetry) -> None:

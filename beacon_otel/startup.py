@@ -52,11 +52,10 @@ def _start(environ: Mapping[str, str] | None) -> object | None:
 def _start_with(settings: Settings) -> object:
     from beacon_otel.instrumentation import register_instrumentations
     from beacon_otel.logs import configure_logging
-    from beacon_otel.sdk import build_telemetry, install
+    from beacon_otel.sdk import build_telemetry, install, log_emitter
 
     telemetry = build_telemetry(settings)
     install(telemetry)
-    exports_logs = any(name != "none" for name in settings.exporters["logs"])
-    configure_logging(settings, telemetry.logger_provider if exports_logs else None, telemetry.scrubber)
+    configure_logging(settings, log_emitter(telemetry), telemetry.scrubber)
     register_instrumentations(settings)
     return telemetry

@@ -30,6 +30,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from beacon_otel.export.log_encoding import LogBatchEncoder
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.scrubbing import Scrubber
@@ -83,7 +84,7 @@ class ResilientSpanExporter(SpanExporter):
 
     def export_payload(self, payload: bytes, count: int) -> bool:
         try:
-            result = self._delegate.get().export_payload(payload)
+            result = self._delegate.get().export_payload(payload, count)
         except Exception as error:  # an exporter bug must not kill the export thread
             self._reporter.failed("traces", self.destination, count, f"{type(error).__name__}: {error}")
             return False
@@ -103,26 +104,31 @@ class ResilientSpanExporter(SpanExporter):
 
 
 class ResilientLogExporter(LogRecordExporter):
-    """The same guard as :class:`ResilientSpanExporter`, for log records."""
+    """The same guard as :class:`ResilientSpanExporter`, for log records: SDK records
+    (``export``) or requests encoded by :mod:`beacon_otel.export.log_encoding` (``export_payload``)."""
 
-    def __init__(
-        self, destination: str, factory: Callable[[], LogRecordExporter], reporter: ExportReporter
-    ) -> None:
+    def __init__(self, destination: str, factory: Callable[[], Any], reporter: ExportReporter) -> None:
         self.destination = destination
-        self._delegate = _ProcessLocal(factory)
+        self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
         self._reporter = reporter
+        self._encoder = LogBatchEncoder()
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        payload = self._encoder.assemble(self._encoder.encode_sdk_record(record) for record in batch)
+        accepted = self.export_payload(payload, len(batch))
+        return LogRecordExportResult.SUCCESS if accepted else LogRecordExportResult.FAILURE
+
+    def export_payload(self, payload: bytes, count: int) -> bool:
         try:
-            result = self._delegate.get().export(batch)
-        except Exception as error:
-            self._reporter.failed("logs", self.destination, len(batch), f"{type(error).__name__}: {error}")
-            return LogRecordExportResult.FAILURE
-        if result.name == "SUCCESS":
+            result = self._delegate.get().export_payload(payload, count)
+        except Exception as error:  # an exporter bug must not kill the export thread
+            self._reporter.failed("logs", self.destination, count, f"{type(error).__name__}: {error}")
+            return False
+        if result is LogRecordExportResult.SUCCESS:
             self._reporter.succeeded("logs")
-            return LogRecordExportResult.SUCCESS
-        self._reporter.failed("logs", self.destination, len(batch))
-        return LogRecordExportResult.FAILURE
+            return True
+        self._reporter.failed("logs", self.destination, count)
+        return False
 
     def shutdown(self) -> None:
         delegate = self._delegate.existing()
@@ -130,8 +136,7 @@ class ResilientLogExporter(LogRecordExporter):
             delegate.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        delegate = self._delegate.existing()
-        return True if delegate is None else bool(delegate.force_flush(timeout_millis))
+        return True  # nothing is buffered here
 
 
 class ResilientMetricExporter(MetricExporter):
@@ -254,13 +259,13 @@ def otlp_metric_exporter(otlp: OtlpSettings) -> MetricExporter:
     return exporter
 
 
-def otlp_log_exporter(otlp: OtlpSettings) -> LogRecordExporter:
-    exporter: LogRecordExporter = _otlp_exporter(
+def otlp_log_exporter(otlp: OtlpSettings) -> Any:
+    """The fast OTLP log exporter (it takes pre-encoded requests)."""
+    return _otlp_exporter(
         otlp,
-        "opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter",
-        "opentelemetry.exporter.otlp.proto.http._log_exporter.OTLPLogExporter",
+        "beacon_otel.export.fast_otlp.FastGrpcLogExporter",
+        "beacon_otel.export.fast_otlp.FastHttpLogExporter",
     )
-    return exporter
 
 
 def _temporality(settings: Settings) -> dict[type, AggregationTemporality]:

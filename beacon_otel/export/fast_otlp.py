@@ -13,28 +13,34 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as _GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as _GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as _HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as _HttpSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 
-# The upstream HTTP span exporter's logger, whose warnings beacon_otel.export.reporting folds.
+# The upstream HTTP exporters' loggers, whose warnings beacon_otel.export.reporting folds.
 _logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+_log_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._log_exporter")
 
 _TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
-class _RawTraceServiceStub:
-    """A TraceService stub that sends already-encoded request bytes."""
+class _RawServiceStub:
+    """A TraceService or LogsService stub that sends already-encoded request bytes."""
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Any, method: str, response_type: Any) -> None:
         self.Export = channel.unary_unary(
-            _TRACE_EXPORT_METHOD,
+            method,
             request_serializer=None,  # the request is bytes already
-            response_deserializer=ExportTraceServiceResponse.FromString,
+            response_deserializer=response_type.FromString,
         )
 
 
@@ -47,13 +53,19 @@ class FastGrpcSpanExporter(_GrpcSpanExporter):
 
     def _initialize_channel_and_stub(self) -> None:
         super()._initialize_channel_and_stub()
-        self._client = _RawTraceServiceStub(self._channel)  # type: ignore[assignment]
+        self._client = _RawServiceStub(  # type: ignore[assignment]
+            self._channel, _TRACE_EXPORT_METHOD, ExportTraceServiceResponse
+        )
 
     def _translate_data(self, data: Sequence[ReadableSpan] | bytes) -> Any:
         return data if isinstance(data, bytes) else self._encoder.encode(data)
 
-    def export_payload(self, payload: bytes) -> SpanExportResult:
-        """Send an already-encoded request, with the upstream retries and timeout."""
+    def _count_data(self, data: Sequence[ReadableSpan] | bytes) -> int:
+        return self._payload_count if isinstance(data, bytes) else len(data)
+
+    def export_payload(self, payload: bytes, count: int = 1) -> SpanExportResult:
+        """Send an already-encoded request of ``count`` spans, with the upstream retries and timeout."""
+        self._payload_count = count
         return self._export(payload)  # type: ignore[arg-type]
 
 
@@ -67,7 +79,7 @@ class FastHttpSpanExporter(_HttpSpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self.export_payload(self._encoder.encode(spans))
 
-    def export_payload(self, payload: bytes) -> SpanExportResult:
+    def export_payload(self, payload: bytes, count: int = 1) -> SpanExportResult:
         """Send an already-encoded request, with the upstream retries and timeout."""
         if self._shutdown:
             return SpanExportResult.FAILURE
@@ -80,3 +92,41 @@ class FastHttpSpanExporter(_HttpSpanExporter):
                 "Failed to export spans batch code: %s, reason: %s", result.status_code, result.reason
             )
         return SpanExportResult.FAILURE
+
+
+class FastGrpcLogExporter(_GrpcLogExporter):
+    """OTLP/gRPC log exporter for requests encoded by :mod:`beacon_otel.export.log_encoding`."""
+
+    def _initialize_channel_and_stub(self) -> None:
+        super()._initialize_channel_and_stub()
+        self._client = _RawServiceStub(  # type: ignore[assignment]
+            self._channel, _LOGS_EXPORT_METHOD, ExportLogsServiceResponse
+        )
+
+    def _translate_data(self, data: Any) -> Any:
+        return data  # bytes already
+
+    def _count_data(self, data: Any) -> int:
+        return self._payload_count
+
+    def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:
+        """Send an already-encoded request of ``count`` records, with the upstream retries and timeout."""
+        self._payload_count = count
+        return self._export(payload)  # type: ignore[arg-type]
+
+
+class FastHttpLogExporter(_HttpLogExporter):
+    """OTLP/HTTP (protobuf) log exporter for already-encoded requests."""
+
+    def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:
+        """Send an already-encoded request, with the upstream retries and timeout."""
+        if self._shutdown:
+            return LogRecordExportResult.FAILURE
+        result = self._client.export(payload)
+        if result.success:
+            return LogRecordExportResult.SUCCESS
+        if result.status_code is not None:
+            _log_logger.warning(
+                "Failed to export logs batch code: %s, reason: %s", result.status_code, result.reason
+            )
+        return LogRecordExportResult.FAILURE

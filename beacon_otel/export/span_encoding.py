@@ -306,13 +306,15 @@ def encode_span(span: ReadableSpan, codec: _Codec = _PLAIN) -> bytes:
     return bytes(out)
 
 
-class SpanBatchEncoder:
-    """Encodes batches of spans into ``ExportTraceServiceRequest`` bytes.
+class BatchEncoder:
+    """Assembles encoded items into one export request, grouped as OTLP wants them.
 
-    Every span comes from one *origin*, a (resource, instrumentation scope) pair. A process has
+    Every item comes from one *origin*, a (resource, instrumentation scope) pair. A process has
     a handful of them, so each gets a small number and its encoded resource and scope bytes are
-    kept for the life of the encoder. Spans can therefore be encoded one by one as they end
-    (:func:`encode_span` plus :meth:`origin`) and assembled into requests later.
+    kept for the life of the encoder. Items can therefore be encoded one by one as they are
+    produced and assembled into requests later. ``ExportTraceServiceRequest`` and
+    ``ExportLogsServiceRequest`` share this layout field for field (resource = 1, scope
+    groups = 2, items = 2), so one assembler serves both.
     """
 
     def __init__(self, scrubber: Scrubber | None = None) -> None:
@@ -323,9 +325,8 @@ class SpanBatchEncoder:
         self._origins: list[tuple[Resource, InstrumentationScope | None, bytes, bytes]] = []
         self._lock = threading.Lock()
 
-    def origin(self, span: ReadableSpan) -> int:
-        """The number of the span's (resource, scope) pair."""
-        resource, scope = span.resource, span.instrumentation_scope
+    def origin_of(self, resource: Resource, scope: InstrumentationScope | None) -> int:
+        """The number of a (resource, scope) pair."""
         number = self._origin_numbers.get((id(resource), id(scope)))
         if number is not None:
             return number
@@ -339,19 +340,11 @@ class SpanBatchEncoder:
                 self._origin_numbers[(id(resource), id(scope))] = number
             return number
 
-    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """Encode finished spans into one request."""
-        return self.assemble([(self.origin(span), self.encode_span(span)) for span in spans])
-
-    def encode_span(self, span: ReadableSpan) -> bytes:
-        """One span's ``Span`` message body, scrubbed when the encoder has a scrubber."""
-        return encode_span(span, self._codec)
-
-    def assemble(self, encoded_spans: Iterable[tuple[int, bytes]]) -> bytes:
-        """Build one request from ``(origin, encoded span)`` pairs, grouped as OTLP wants:
-        by resource, then by scope, in the order they first appear."""
+    def assemble(self, encoded_items: Iterable[tuple[int, bytes]]) -> bytes:
+        """Build one request from ``(origin, encoded item)`` pairs: by resource, then by scope,
+        in the order they first appear."""
         by_resource: dict[int, dict[int, list[bytes]]] = {}
-        for number, encoded in encoded_spans:
+        for number, encoded in encoded_items:
             resource = self._origins[number][0]
             by_resource.setdefault(id(resource), {}).setdefault(number, []).append(encoded)
 
@@ -359,10 +352,10 @@ class SpanBatchEncoder:
         for by_scope in by_resource.values():
             resource, _, resource_bytes, _ = self._origins[next(iter(by_scope))]
             body = bytearray(resource_bytes)
-            for number, spans in by_scope.items():
+            for number, items in by_scope.items():
                 scope = self._origins[number][1]
                 scope_body = bytearray(self._origins[number][3])
-                for encoded in spans:
+                for encoded in items:
                     scope_body += _TAG_SS_SPANS
                     scope_body += _varint(len(encoded))
                     scope_body += encoded
@@ -377,3 +370,19 @@ class SpanBatchEncoder:
             request += _varint(len(body))
             request += body
         return bytes(request)
+
+
+class SpanBatchEncoder(BatchEncoder):
+    """Encodes spans, one by one as they end or in whole batches."""
+
+    def origin(self, span: ReadableSpan) -> int:
+        """The number of the span's (resource, scope) pair."""
+        return self.origin_of(span.resource, span.instrumentation_scope)
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
+        """Encode finished spans into one request."""
+        return self.assemble([(self.origin(span), self.encode_span(span)) for span in spans])
+
+    def encode_span(self, span: ReadableSpan) -> bytes:
+        """One span's ``Span`` message body, scrubbed when the encoder has a scrubber."""
+        return encode_span(span, self._codec)

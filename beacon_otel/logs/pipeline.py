@@ -27,7 +27,7 @@ from beacon_otel.logs.fields import (
     resolve_exc_info,
     uvicorn_access_fields,
 )
-from beacon_otel.logs.otlp import OtlpLogEmitter
+from beacon_otel.logs.otlp import LogEmitter
 from beacon_otel.logs.output import LineWriter, Renderer
 from beacon_otel.scrubbing import Scrubber
 
@@ -51,7 +51,7 @@ class LogPipeline:
         scrubber: Scrubber,
         renderer: Renderer,
         writer: LineWriter,
-        otlp: OtlpLogEmitter | None = None,
+        otlp: LogEmitter | None = None,
         span_event_level: int = logging.WARNING,
     ) -> None:
         self.service_name = service_name
@@ -166,7 +166,13 @@ class LogPipeline:
                 if span_event:
                     span.add_event("log", _span_event_attributes(event))
                 if self.otlp is not None:
-                    self.otlp.emit(event, created=created, level_number=level_number, code=code)
+                    self.otlp.emit(
+                        event,
+                        created=created,
+                        level_number=level_number,
+                        span_context=span_context,
+                        code=code,
+                    )
             finally:
                 self._busy.active = False
 

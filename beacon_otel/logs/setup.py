@@ -10,10 +10,9 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
-from opentelemetry._logs import LoggerProvider
 
 from beacon_otel.logs.fields import LEVEL_NUMBERS
-from beacon_otel.logs.otlp import OtlpLogEmitter
+from beacon_otel.logs.otlp import LogEmitter
 from beacon_otel.logs.output import ConsoleRenderer, JsonRenderer, LineWriter, Renderer, is_terminal
 from beacon_otel.logs.pipeline import LogPipeline
 from beacon_otel.logs.stdlib import PipelineHandler, StdlibTakeover
@@ -25,12 +24,12 @@ _PATCHED = "_beacon_otel_patched"
 
 def configure_logging(
     settings: Settings,
-    logger_provider: LoggerProvider | None,
+    emitter: LogEmitter | None,
     scrubber: Scrubber | None = None,
 ) -> LogPipeline | None:
     """Send structlog and stdlib logging through one :class:`LogPipeline`.
 
-    ``logger_provider`` receives every record as an OTLP LogRecord (None: stdout only).
+    ``emitter`` exports every record as an OTLP LogRecord (None: stdout only).
     Returns None, touching nothing, when ``BEACON_OTEL_LOG_FORMAT=none``.
     """
     log_format = settings.log_format
@@ -47,7 +46,7 @@ def configure_logging(
         scrubber=scrubber,
         renderer=renderer,
         writer=LineWriter(),
-        otlp=OtlpLogEmitter(logger_provider) if logger_provider is not None else None,
+        otlp=emitter,
     )
     level = LEVEL_NUMBERS[settings.log_level] if settings.log_level else None
     takeover = StdlibTakeover(PipelineHandler(pipeline), level)
