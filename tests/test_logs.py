@@ -294,3 +294,49 @@ def test_log_format_none_leaves_logging_alone(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "INFO|plain"
+
+
+SENTRY_SCRIPT = """
+import logging, json, sys
+import sentry_sdk
+from sentry_sdk.transport import Transport
+
+captured = []
+
+class MemoryTransport(Transport):
+    def capture_envelope(self, envelope):
+        for item in envelope.items:
+            if item.type == "event":
+                captured.append(item.payload.json)
+
+sentry_sdk.init(dsn="https://public@sentry.example/1", transport=MemoryTransport, default_integrations=True)
+logging.basicConfig(level=logging.INFO)
+log = logging.getLogger("router")
+log.info("before the failure", extra={"provider": "modal-ap"})
+try:
+    {}["missing"]
+except KeyError:
+    log.exception("provider lookup failed")
+sentry_sdk.flush()
+events = [
+    (e["logentry"]["message"], e["exception"]["values"][0]["type"], e["breadcrumbs"]["values"][-1]["message"])
+    for e in captured
+]
+print(json.dumps({"sentry_events": events}), file=sys.stderr)
+"""
+
+
+def test_sentry_keeps_capturing_errors(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", SENTRY_SCRIPT],
+        env=clean_env(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    sentry = json.loads(result.stderr.strip().splitlines()[-1])
+    assert sentry["sentry_events"] == [["provider lookup failed", "KeyError", "before the failure"]]
+    lines = json_lines(result.stdout)
+    assert [line["event"] for line in lines] == ["before the failure", "provider lookup failed"]
+    assert lines[1]["exception.type"] == "KeyError"
