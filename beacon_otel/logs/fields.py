@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from types import TracebackType
@@ -50,12 +51,14 @@ def iso_utc(epoch_seconds: float) -> str:
     The date-and-time part changes once a second, so it is formatted once a second.
     """
     global _second_prefix
-    second = int(epoch_seconds)
+    second = math.floor(epoch_seconds)
+    micros = round((epoch_seconds - second) * 1_000_000)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
     cached_second, prefix = _second_prefix
     if second != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second_prefix = (second, prefix)
-    micros = int((epoch_seconds - second) * 1_000_000)
     return f"{prefix}.{micros:06d}Z"
 
 
@@ -66,7 +69,9 @@ def level_name(level_number: int) -> str:
     """Lower-case level name; custom levels keep their registered name."""
     name = _level_names.get(level_number)
     if name is None:
-        name = _level_names[level_number] = logging.getLevelName(level_number).lower()
+        name = logging.getLevelName(level_number).lower()
+        if not name.startswith("level "):  # unnamed yet: addLevelName may still come
+            _level_names[level_number] = name
     return name
 
 
@@ -112,6 +117,9 @@ def uvicorn_access_fields(record: logging.LogRecord) -> dict[str, Any]:
         fields["client.port"] = int(port)
     else:
         fields["client.address"] = client
+    path, _, query = str(path).partition("?")
+    if query:
+        fields["url.query"] = query
     return {
         **fields,
         "http.request.method": method,

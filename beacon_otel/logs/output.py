@@ -59,7 +59,8 @@ class JsonRenderer:
             if self._fast is not None:
                 return "".join(self._fast(event, 0))
             return self._encode(event)
-        except (ValueError, RecursionError):  # NaN or infinity, or a value that contains itself
+        except (ValueError, TypeError, RecursionError):  # NaN or infinity, keys JSON cannot
+            # have (tuples), or a value that contains itself
             return self._encode({key: self._plain(value) for key, value in event.items()})
 
     def _plain(self, value: Any) -> Any:

@@ -40,7 +40,8 @@ _RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", 
 
 
 def _is_internal(logger_name: str) -> bool:
-    return logger_name.startswith(_INTERNAL_LOGGERS)
+    root = logger_name.partition(".")[0]
+    return root in _INTERNAL_LOGGERS
 
 
 class LogPipeline:

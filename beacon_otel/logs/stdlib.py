@@ -88,7 +88,7 @@ class StdlibTakeover:
             console = [h for h in logger.handlers if _is_console_handler(h)]
             for handler in console:
                 logger.removeHandler(handler)
-            if console and not logger.handlers:
+            if console:  # its console output now comes from root, beside any file it keeps
                 logger.propagate = True
 
     def _wrap_basic_config(self, original: Callable[..., None]) -> Callable[..., None]:
