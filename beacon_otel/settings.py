@@ -30,7 +30,7 @@ SAMPLERS = (
     "parentbased_traceidratio",
 )
 PROPAGATORS = ("tracecontext", "baggage", "none")
-INSTRUMENTATIONS = ("fastapi", "httpx", "asyncpg")
+INSTRUMENTATIONS = ("fastapi", "httpx", "asyncpg", "providers")
 COMPRESSIONS = ("none", "gzip")
 LOG_FORMATS = ("auto", "json", "console", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -100,6 +100,8 @@ class Settings:
     log_format: str = "auto"
     log_level: str | None = None  # None: INFO, or whatever level the app's basicConfig asks for
     scrub_patterns: tuple[str, ...] = ()
+    provider_hooks: tuple[tuple[str, str], ...] = ()  # (module, class) beyond the default
+    health_interval: float | None = None  # seconds; None: no continuous monitoring
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         return self.otlp[signal]
@@ -390,6 +392,27 @@ def _scrub_patterns(reader: _Reader) -> tuple[str, ...]:
     return patterns
 
 
+def _provider_hooks(reader: _Reader) -> tuple[tuple[str, str], ...]:
+    """``module[:Class]`` entries, comma-separated; the class defaults to HybridRouter."""
+    name = "BEACON_OTEL_PROVIDER_HOOKS"
+    value = reader.raw(name)
+    if value is None:
+        return ()
+    hooks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        match = re.fullmatch(r"([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)(?::([A-Za-z_]\w*))?", entry)
+        if match is None:
+            reader.problems.append(
+                f"{name} holds {entry!r}, which is not a module path with an optional class "
+                "(expected e.g. hybrid_router.core.router or demo_router.router:HybridRouter)"
+            )
+            continue
+        hooks.append((match[1], match[2] or "HybridRouter"))
+    return tuple(hooks)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration; raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -437,6 +460,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=reader.choice("BEACON_OTEL_LOG_FORMAT", "auto", LOG_FORMATS),
         log_level=reader.choice("BEACON_OTEL_LOG_LEVEL", "", LOG_LEVELS) or None,
         scrub_patterns=_scrub_patterns(reader),
+        provider_hooks=_provider_hooks(reader),
+        health_interval=reader.parsed(
+            "BEACON_OTEL_HEALTH_INTERVAL", None, _parse_positive_float, "expected seconds, a number above 0"
+        ),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

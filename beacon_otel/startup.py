@@ -58,4 +58,18 @@ def _start_with(settings: Settings) -> object:
     install(telemetry)
     configure_logging(settings, log_emitter(telemetry), telemetry.scrubber)
     register_instrumentations(settings)
+    if settings.instrumentation_enabled("providers"):
+        _start_provider_telemetry(settings)
     return telemetry
+
+
+def _start_provider_telemetry(settings: Settings) -> None:
+    from beacon_otel.instrumentation.lifespan import on_lifespan
+    from beacon_otel.providers.hooks import register_provider_hooks
+
+    register_provider_hooks(settings.provider_hooks)
+    if settings.health_interval is not None:
+        from beacon_otel.providers.monitor import HealthMonitor
+
+        monitor = HealthMonitor(settings.health_interval, settings.export_error_interval)
+        on_lifespan(monitor.start, monitor.stop)

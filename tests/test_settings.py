@@ -534,7 +534,23 @@ INVALID_CASES = [
     invalid("BEACON_OTEL_LOG_FORMAT", "xml", "auto, json, console, none"),
     invalid("BEACON_OTEL_LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
     invalid("BEACON_OTEL_SCRUB_PATTERNS", "sk-[a-z", "not a valid regular expression"),
+    # Provider telemetry
+    invalid("BEACON_OTEL_HEALTH_INTERVAL", "0", "above 0"),
+    invalid("BEACON_OTEL_HEALTH_INTERVAL", "often", "above 0"),
+    invalid("BEACON_OTEL_PROVIDER_HOOKS", "my-router.core", "module path with an optional class"),
 ]
+
+
+def test_provider_settings() -> None:
+    settings = load_settings(
+        {
+            "BEACON_OTEL_HEALTH_INTERVAL": "2.5",
+            "BEACON_OTEL_PROVIDER_HOOKS": "demo_router.router, app.routing:Router",
+        }
+    )
+    assert settings.health_interval == 2.5
+    assert settings.provider_hooks == (("demo_router.router", "HybridRouter"), ("app.routing", "Router"))
+    assert load_settings({}).health_interval is None
 
 
 def test_logging_settings() -> None:

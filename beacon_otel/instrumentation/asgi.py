@@ -18,6 +18,8 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from beacon_otel.instrumentation import lifespan
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -81,7 +83,10 @@ class ServerSpanMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "lifespan" and lifespan.has_hooks():
+                await lifespan.run_lifespan(self.app, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()

@@ -29,6 +29,7 @@ from beacon_otel.logs.fields import (
 )
 from beacon_otel.logs.otlp import LogEmitter
 from beacon_otel.logs.output import LineWriter, Renderer
+from beacon_otel.providers.outcome import note_handled_error
 from beacon_otel.scrubbing import Scrubber
 
 # The distro's and the SDK's own records are printed but never fed back into the telemetry
@@ -148,6 +149,7 @@ class LogPipeline:
             event[key] = scrub_field(key, value)
         if exc_info is not None:
             event.update(exception_fields(exc_info, self.scrubber))
+            note_handled_error(exc_info[1])
         elif level_number >= self.span_event_level:
             # A warning logged while an exception is handled is about that exception, even when
             # the caller did not pass exc_info (``except Exception as e: log.warning(f"...{e}")``):
@@ -155,6 +157,7 @@ class LogPipeline:
             handled = sys.exc_info()
             if handled[0] is not None:
                 event.update(exception_summary(handled, self.scrubber))
+                note_handled_error(handled[1])
 
         span_event = level_number >= self.span_event_level and span.is_recording()
         if (

@@ -51,7 +51,12 @@ def configure_logging(
     level = LEVEL_NUMBERS[settings.log_level] if settings.log_level else None
     takeover = StdlibTakeover(PipelineHandler(pipeline), level)
     takeover.install()
-    _configure_structlog(pipeline, level if level is not None else logging.INFO)
+    # Only when the app imports structlog (at once if it has): an app on stdlib logging alone
+    # does not pay for importing it.
+    structlog_level = level if level is not None else logging.INFO
+    wrapt.register_post_import_hook(
+        lambda module: _configure_structlog(module, pipeline, structlog_level), "structlog"
+    )
     _keep_servers_in_line(takeover)
     return pipeline
 
@@ -82,9 +87,7 @@ def _caller_module() -> str:
     return "structlog"
 
 
-def _configure_structlog(pipeline: LogPipeline, level: int) -> None:
-    import structlog
-
+def _configure_structlog(structlog: ModuleType, pipeline: LogPipeline, level: int) -> None:
     def logger_factory(*args: Any) -> _LineLogger:
         name = args[0] if args and isinstance(args[0], str) else _caller_module()
         return _LineLogger(name, pipeline.writer.write)

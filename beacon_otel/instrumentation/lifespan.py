@@ -1,0 +1,58 @@
+"""Work that must start with the app and stop before it shuts down (the health monitor).
+
+The server-span middleware sees the ASGI ``lifespan`` scope of every FastAPI/Starlette app: the
+start-up hooks run just before the app reports ``lifespan.startup.complete``, in the app's event
+loop, and the shutdown hooks as soon as the server asks for ``lifespan.shutdown``, before the
+app's own shutdown closes its clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Hook = Callable[[], Awaitable[None]]
+Message = MutableMapping[str, Any]
+
+logger = logging.getLogger("beacon_otel.instrumentation")
+
+_startup: list[Hook] = []
+_shutdown: list[Hook] = []
+
+
+def on_lifespan(startup: Hook, shutdown: Hook) -> None:
+    _startup.append(startup)
+    _shutdown.append(shutdown)
+
+
+def has_hooks() -> bool:
+    return bool(_startup or _shutdown)
+
+
+async def _run(hooks: list[Hook], phase: str) -> None:
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:  # the app starts and stops whatever happens to the telemetry
+            logger.warning("beacon-otel: a %s hook failed", phase, exc_info=True)
+
+
+async def run_lifespan(
+    app: Callable[[Any, Any, Any], Awaitable[None]],
+    scope: Any,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    async def receive_with_hooks() -> Message:
+        message = await receive()
+        if message.get("type") == "lifespan.shutdown":
+            await _run(_shutdown, "shutdown")
+        return message
+
+    async def send_with_hooks(message: Message) -> None:
+        if message.get("type") == "lifespan.startup.complete":
+            await _run(_startup, "start-up")
+        await send(message)
+
+    await app(scope, receive_with_hooks, send_with_hooks)

@@ -1,0 +1,332 @@
+"""Provider health and inference telemetry, end to end: the router package under
+``beacon-otel-run``, real fake providers, and what the OTLP receiver gets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedMetric, ReceivedSpan
+from tests.conftest import FakeProviders
+from tests.support.processes import EXAMPLES, free_port, launch, otlp_env, stop, uvicorn_command
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SERVER = 2
+
+# provider -> (type, fake mode or None for a refused connection, expected error.type or None)
+CASES: dict[str, tuple[str, str | None, str | None]] = {
+    "golem-ok": ("golem", "healthy", None),
+    "golem-500": ("golem", "fail500", "http_500"),
+    "golem-slow": ("golem", "slow", "ReadTimeout"),
+    "golem-refused": ("golem", None, "ConnectError"),
+    "modal-badjson": ("modal", "badjson", "invalid_json"),
+    "modal-sick": ("modal", "unhealthy", "unhealthy_status"),
+}
+
+
+def _providers(fakes: FakeProviders) -> str:
+    closed = f"http://127.0.0.1:{free_port()}/p/nobody"
+    entries = []
+    for name, (kind, mode, _) in CASES.items():
+        endpoint = fakes.endpoint(name) if mode else closed
+        entries.append(f"{name}|{kind}|us-east|{endpoint}")
+        if mode and mode != "healthy":
+            fakes.set_mode(name, mode, delay=3.0 if mode == "slow" else None)
+    return ",".join(entries)
+
+
+def _env(receiver: OtlpReceiver, **extra: str) -> dict[str, str]:
+    env = otlp_env(receiver.http_endpoint, **extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(EXAMPLES)])
+    return env
+
+
+def _gauge(metrics: list[ReceivedMetric], name: str) -> dict[str, Any]:
+    """The latest value of a gauge per provider name."""
+    latest: dict[str, Any] = {}
+    for metric in metrics:
+        if metric.name == name:
+            for attributes, value in metric.data_points:
+                latest[attributes["beacon.provider.name"]] = value
+    return latest
+
+
+def test_each_provider_check_is_a_span_with_its_outcome(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = _env(receiver, DEMO_PROVIDERS=_providers(fake_providers), ROUTER_TIMEOUT="0.5")
+    with launch(uvicorn_command(port, app="hybrid_router.main:app"), env, tmp_path, port) as app:
+        assert app.get("/providers").status_code == 200
+        inference = httpx.post(
+            f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
+        )
+        assert inference.json()["provider_used"] == "golem-ok"
+        spans = receiver.wait_for_spans(
+            lambda got: (
+                any(s.attributes.get("http.route") == "/providers" for s in got)
+                and any(s.name == "inference" for s in got)
+            )
+        )
+        metrics = receiver.wait_for_metrics(
+            lambda got: (
+                len(_gauge(got, "beacon.provider.up")) == len(CASES)
+                and any(m.name == "beacon.inference.requests" for m in got)
+            )
+        )
+        stop(app.process)
+        output = app.output()
+
+    server = next(s for s in spans if s.kind == SERVER and s.attributes.get("http.route") == "/providers")
+    (sweep,) = [s for s in spans if s.name == "providers.health_check" and s.parent_span_id == server.span_id]
+    checks = {
+        s.attributes["beacon.provider.name"]: s
+        for s in spans
+        if s.name == "provider.health_check" and s.parent_span_id == sweep.span_id
+    }
+    assert set(checks) == set(CASES), "one check span per provider, children of the sweep"
+    for name, (kind, _, error_type) in CASES.items():
+        check = checks[name]
+        assert check.attributes["beacon.provider.type"] == kind
+        assert check.attributes["beacon.provider.region"] == "us-east"
+        assert check.attributes["server.address"] == "127.0.0.1"
+        assert check.attributes["beacon.provider.healthy"] is (error_type is None), name
+        assert check.attributes.get("error.type") == error_type, name
+        assert (check.status_code == 2) is (error_type is not None), name  # 2: STATUS_CODE_ERROR
+        if error_type:
+            assert check.status_message.startswith(f"{error_type}: "), check.status_message
+    assert checks["golem-500"].attributes["http.response.status_code"] == 500
+    assert str(checks["golem-ok"].attributes["url.full"]).endswith("/p/golem-ok/health")
+    # the httpx client span of a check is the check's child
+    assert any(s.parent_span_id == checks["golem-ok"].span_id and s.kind == 3 for s in spans)
+
+    (inference_span,) = [s for s in spans if s.name == "inference"]
+    assert inference_span.attributes["gen_ai.request.model"] == "llama-3"
+    assert inference_span.attributes["beacon.provider.name"] == "golem-ok"
+    assert inference_span.attributes["beacon.inference.success"] is True
+    assert inference_span.attributes["beacon.inference.cost_estimate"] > 0
+
+    up = _gauge(metrics, "beacon.provider.up")
+    assert up == {name: 0 if error_type else 1 for name, (_, _, error_type) in CASES.items()}
+    failures = {
+        (attributes["beacon.provider.name"], attributes["error.type"])
+        for m in metrics
+        if m.name == "beacon.provider.health_check.failures"
+        for attributes, _ in m.data_points
+    }
+    assert failures == {(name, error_type) for name, (_, _, error_type) in CASES.items() if error_type}
+    durations = {
+        (attributes["beacon.provider.name"], attributes["outcome"])
+        for m in metrics
+        if m.name == "beacon.provider.health_check.duration"
+        for attributes, _ in m.data_points
+    }
+    assert ("golem-ok", "success") in durations and ("golem-500", "failure") in durations
+    requests = [
+        attributes
+        for m in metrics
+        if m.name == "beacon.inference.requests"
+        for attributes, _ in m.data_points
+    ]
+    assert {"beacon.provider.name": "golem-ok", "beacon.provider.region": "us-east"}.items() <= requests[
+        -1
+    ].items()
+    assert requests[-1]["outcome"] == "success" and requests[-1]["gen_ai.request.model"] == "llama-3"
+
+    failed_lines = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"Provider health check failed"' in line
+    ]
+    by_provider = {line["provider"]: line for line in failed_lines}
+    assert set(by_provider) == {name for name, (_, _, error_type) in CASES.items() if error_type}
+    assert by_provider["golem-refused"]["error.type"] == "ConnectError"
+    assert by_provider["golem-500"]["region"] == "us-east"
+    assert by_provider["golem-500"]["endpoint"].endswith("/p/golem-500")
+    assert by_provider["golem-500"]["duration_s"] >= 0
+
+
+def test_monitor_follows_a_provider_down_and_back(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    port = free_port()
+    providers = ",".join(
+        [
+            fake_providers.spec("golem-us", "golem", "us-east"),
+            fake_providers.spec("modal-eu", "modal", "eu-west"),
+        ]
+    )
+    env = _env(
+        receiver,
+        DEMO_PROVIDERS=providers,
+        BEACON_OTEL_PROVIDER_HOOKS="demo_router.router",
+        BEACON_OTEL_HEALTH_INTERVAL="0.5",
+    )
+
+    def up_values() -> list[int]:
+        return [
+            value
+            for m in receiver.metrics()
+            if m.name == "beacon.provider.up"
+            for attributes, value in m.data_points
+            if attributes["beacon.provider.name"] == "modal-eu"
+        ]
+
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        receiver.wait_for_metrics(lambda got: 1 in up_values(), timeout=15)
+        fake_providers.set_mode("modal-eu", "down")
+        receiver.wait_for_metrics(lambda got: up_values()[-1:] == [0], timeout=15)
+        fake_providers.set_mode("modal-eu", "healthy")
+        receiver.wait_for_metrics(lambda got: up_values()[-1:] == [1], timeout=15)
+        time.sleep(0.3)
+        stop(app.process)  # SIGTERM: uvicorn shuts down, then re-raises the signal
+        output = app.output()
+
+    sweeps = sorted(
+        (s for s in receiver.spans() if s.name == "providers.health_check" and not s.parent_span_id),
+        key=lambda s: s.start_ns,
+    )
+    assert len(sweeps) >= 3, "the start-up sweep plus the monitor's"
+    for earlier, later in itertools.pairwise(sweeps):
+        assert later.start_ns >= earlier.end_ns, "sweeps never overlap"
+    failed = [
+        s for s in receiver.spans() if s.name == "provider.health_check" and s.attributes.get("error.type")
+    ]
+    assert {s.attributes["error.type"] for s in failed} == {"http_503"}
+    assert "Application shutdown complete" in output
+    assert "Task was destroyed but it is pending" not in output
+    assert "Traceback" not in output
+
+
+def _spans_named(spans: list[ReceivedSpan], name: str) -> list[ReceivedSpan]:
+    return [s for s in spans if s.name == name]
+
+
+API_SCRIPT = """
+import asyncio, sys
+from types import SimpleNamespace
+import httpx
+from beacon_otel.providers import provider_health_check, traced_health_check
+
+base = sys.argv[1]
+
+async def main():
+    async with httpx.AsyncClient() as client:
+        ok = SimpleNamespace(
+            name="explicit-ok", region="eu-west", endpoint=base + "/p/explicit-ok", healthy=True
+        )
+        async with provider_health_check(ok):
+            response = await client.get(ok.endpoint + "/health")
+            ok.healthy = response.status_code == 200
+
+        class Checker:
+            @traced_health_check
+            async def check(self, provider):
+                try:
+                    (await client.get(provider.endpoint + "/health")).raise_for_status()
+                    provider.healthy = True
+                except httpx.HTTPError:
+                    provider.healthy = False
+
+        bare = SimpleNamespace(name="explicit-500", endpoint=base + "/p/explicit-500")  # no type, no region
+        await Checker().check(bare)
+
+asyncio.run(main())
+"""
+
+
+def test_public_api_gives_the_same_spans(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    fake_providers.set_mode("explicit-500", "fail500")
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", API_SCRIPT, fake_providers.base_url],
+        env=_env(receiver),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    spans = receiver.wait_for_spans(lambda got: len(_spans_named(got, "provider.health_check")) == 2)
+    checks = {s.attributes["beacon.provider.name"]: s for s in _spans_named(spans, "provider.health_check")}
+    assert checks["explicit-ok"].attributes["beacon.provider.healthy"] is True
+    assert checks["explicit-ok"].attributes["beacon.provider.region"] == "eu-west"
+    assert checks["explicit-500"].attributes["error.type"] == "http_500"
+    assert "beacon.provider.type" not in checks["explicit-500"].attributes, "missing attributes are skipped"
+
+
+# --- hooking rules, in process (no SDK installed: the spans are no-ops, the behaviour is not) ---
+
+
+class _Router:
+    def __init__(self) -> None:
+        self.providers = [type("P", (), {"name": "p1", "healthy": True})()]
+        self.checked: list[Any] = []
+
+    async def health_check_providers(self) -> str:
+        for provider in self.providers:
+            await self._check_provider_health(provider)
+        return "swept"
+
+    async def _check_provider_health(self, provider: Any) -> None:
+        self.checked.append(provider)
+
+    async def run_inference(self, request: Any) -> dict[str, Any]:
+        if request == "explode":
+            raise RuntimeError("boom")
+        return {"success": True, "provider_used": "p1"}
+
+
+def test_hooked_methods_behave_as_before() -> None:
+    import asyncio
+
+    import pytest
+
+    from beacon_otel.providers.hooks import hook_router_class
+
+    class Router(_Router):
+        pass
+
+    assert sorted(hook_router_class(Router)) == [
+        "_check_provider_health",
+        "health_check_providers",
+        "run_inference",
+    ]
+    assert hook_router_class(Router), "hooking twice is harmless"
+    router = Router()
+    assert asyncio.run(router.health_check_providers()) == "swept"
+    assert router.checked == router.providers
+    assert asyncio.run(router.run_inference("ok")) == {"success": True, "provider_used": "p1"}
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(router.run_inference("explode"))
+
+
+def test_unexpected_signatures_are_left_alone(caplog: Any) -> None:
+    from beacon_otel.providers.hooks import hook_router_class
+
+    class Odd:
+        def health_check_providers(self) -> None:  # not async
+            pass
+
+        async def _check_provider_health(self) -> None:  # no provider parameter
+            pass
+
+        async def run_inference(self, request: Any, model: str) -> None:  # one required too many
+            pass
+
+    originals = {name: Odd.__dict__[name] for name in ("health_check_providers", "_check_provider_health")}
+    with caplog.at_level("WARNING", logger="beacon_otel.providers"):
+        assert hook_router_class(Odd) == []
+    assert all(Odd.__dict__[name] is method for name, method in originals.items())
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3
+    assert any(
+        "Odd._check_provider_health is not an async method taking (self, provider)" in w for w in warnings
+    )
