@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,27 @@ def test_sentry_keeps_capturing_errors(tmp_path: Path) -> None:
     lines = json_lines(result.stdout)
     assert [line["event"] for line in lines] == ["before the failure", "provider lookup failed"]
     assert lines[1]["exception.type"] == "KeyError"
+
+
+def test_library_use_without_the_launcher(receiver: OtlpReceiver) -> None:
+    script = (
+        "import beacon_otel\n"
+        "assert beacon_otel.configure() is not None\n"
+        "assert beacon_otel.configure() is not None  # once per process\n"
+        "import logging\n"
+        "from opentelemetry import trace\n"
+        "with trace.get_tracer('lib').start_as_current_span('job'):\n"
+        "    logging.getLogger('lib').warning('configured by hand', extra={'step': 1})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=otlp_env(receiver.http_endpoint),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = json_lines(result.stdout)
+    assert line["event"] == "configured by hand" and line["step"] == 1 and len(line["trace_id"]) == 32
+    records = receiver.wait_for_logs(lambda got: any(r.body == "configured by hand" for r in got))
+    assert records[-1].trace_id == line["trace_id"]
