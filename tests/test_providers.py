@@ -69,16 +69,33 @@ def test_each_provider_check_is_a_span_with_its_outcome(
             f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
         )
         assert inference.json()["provider_used"] == "golem-ok"
+        fake_providers.set_mode("golem-ok", "fail500")
+        failed = httpx.post(
+            f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
+        )
+        assert failed.json()["success"] is False
+        nothing = httpx.post(
+            f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
+        )
+        assert nothing.json()["error"] == "no healthy provider"
         spans = receiver.wait_for_spans(
             lambda got: (
                 any(s.attributes.get("http.route") == "/providers" for s in got)
-                and any(s.name == "inference" for s in got)
+                and len([s for s in got if s.name == "inference"]) == 3
             )
         )
         metrics = receiver.wait_for_metrics(
             lambda got: (
                 len(_gauge(got, "beacon.provider.up")) == len(CASES)
-                and any(m.name == "beacon.inference.requests" for m in got)
+                and len(
+                    {
+                        (a["outcome"], a.get("error.type"))
+                        for m in got
+                        if m.name == "beacon.inference.requests"
+                        for a, _ in m.data_points
+                    }
+                )
+                == 3
             )
         )
         stop(app.process)
@@ -107,7 +124,15 @@ def test_each_provider_check_is_a_span_with_its_outcome(
     # the httpx client span of a check is the check's child
     assert any(s.parent_span_id == checks["golem-ok"].span_id and s.kind == 3 for s in spans)
 
-    (inference_span,) = [s for s in spans if s.name == "inference"]
+    inference_span, failed_span, nothing_span = sorted(
+        (s for s in spans if s.name == "inference"), key=lambda s: s.start_ns
+    )
+    assert failed_span.attributes["error.type"] == "http_500"
+    assert failed_span.attributes["beacon.inference.success"] is False
+    assert failed_span.attributes["beacon.provider.name"] == "golem-ok"
+    assert failed_span.status_code == 2 and "http_500" in failed_span.status_message
+    assert nothing_span.attributes["error.type"] == "no_provider"
+    assert "beacon.provider.name" not in nothing_span.attributes
     assert inference_span.attributes["gen_ai.request.model"] == "llama-3"
     assert inference_span.attributes["beacon.provider.name"] == "golem-ok"
     assert inference_span.attributes["beacon.inference.success"] is True
@@ -135,10 +160,12 @@ def test_each_provider_check_is_a_span_with_its_outcome(
         if m.name == "beacon.inference.requests"
         for attributes, _ in m.data_points
     ]
-    assert {"beacon.provider.name": "golem-ok", "beacon.provider.region": "us-east"}.items() <= requests[
-        -1
-    ].items()
-    assert requests[-1]["outcome"] == "success" and requests[-1]["gen_ai.request.model"] == "llama-3"
+    by_outcome = {(r["outcome"], r.get("error.type")): r for r in requests}
+    success = by_outcome[("success", None)]
+    assert success["beacon.provider.name"] == "golem-ok" and success["beacon.provider.region"] == "us-east"
+    assert success["gen_ai.request.model"] == "llama-3"
+    assert by_outcome[("failure", "http_500")]["beacon.provider.name"] == "golem-ok"
+    assert ("failure", "no_provider") in by_outcome
 
     failed_lines = [
         json.loads(line)
