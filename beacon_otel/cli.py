@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     config = commands.add_parser("config", help="validate the environment and print the effective settings")
     config.set_defaults(run=_config)
+    sink = commands.add_parser(
+        "sink", help="receive OTLP/HTTP traces and write them to Postgres trace_spans (DATABASE_URL)"
+    )
+    sink.add_argument("action", nargs="?", choices=("serve", "migrate"), default="serve")
+    sink.set_defaults(run=_sink)
     return parser
+
+
+def _sink(args: argparse.Namespace) -> int:
+    from beacon_otel.sink import cli
+
+    return cli.migrate() if args.action == "migrate" else cli.serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

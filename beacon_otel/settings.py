@@ -478,3 +478,80 @@ def child_environment(bootstrap_dir: str, environ: Mapping[str, str] | None = No
     ]
     env["PYTHONPATH"] = os.pathsep.join([bootstrap_dir, *existing])
     return env
+
+
+DEFAULT_SINK_SERVICE_MAP = {"hybrid-router": "router"}
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSettings:
+    """``beacon-otel sink``: where it listens, what it accepts, where it writes."""
+
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 4320
+    token: str | None = None  # None only when explicitly allowed (BEACON_OTEL_SINK_ALLOW_NO_TOKEN)
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_decompressed_bytes: int = 32 * 1024 * 1024
+    max_inflight: int = 16
+    pool_size: int = 4
+    service_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SINK_SERVICE_MAP))
+    retry_after_seconds: int = 5
+
+
+def _parse_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(value)
+    return host.strip("[]"), int(port)
+
+
+def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings:
+    """Read and validate the sink's variables; raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+    database_url = reader.raw("DATABASE_URL")
+    if database_url is None:
+        reader.problems.append("DATABASE_URL is not set: the sink needs the Postgres DSN to write to")
+    elif urllib.parse.urlsplit(database_url).scheme not in ("postgres", "postgresql"):
+        # The value may hold a password: name the variable, not the value.
+        reader.problems.append("DATABASE_URL is invalid: expected a postgresql://user:password@host/db DSN")
+    host, port = reader.parsed(
+        "BEACON_OTEL_SINK_ADDRESS",
+        ("127.0.0.1", 4320),
+        _parse_address,
+        "expected host:port, e.g. 0.0.0.0:4320",
+    )
+    allow_no_token = reader.boolean("BEACON_OTEL_SINK_ALLOW_NO_TOKEN", False)
+    token = env.get("BEACON_OTEL_SINK_TOKEN", "").strip() or None
+    if token is None and not allow_no_token:
+        reader.problems.append(
+            "BEACON_OTEL_SINK_TOKEN is not set: the sink requires a bearer token; to accept anyone, set it "
+            "empty together with BEACON_OTEL_SINK_ALLOW_NO_TOKEN=true"
+        )
+    no_overrides: dict[str, str] = {}
+    service_map = dict(DEFAULT_SINK_SERVICE_MAP)
+    service_map.update(
+        reader.parsed(
+            "BEACON_OTEL_SINK_SERVICE_MAP",
+            no_overrides,
+            parse_key_value_list,
+            "expected otel-name=service,... pairs",
+        )
+    )
+    settings = SinkSettings(
+        database_url=database_url or "",
+        host=host,
+        port=port,
+        token=token,
+        max_body_bytes=reader.positive_int("BEACON_OTEL_SINK_MAX_BODY_BYTES", 4 * 1024 * 1024),
+        max_decompressed_bytes=reader.positive_int(
+            "BEACON_OTEL_SINK_MAX_DECOMPRESSED_BYTES", 32 * 1024 * 1024
+        ),
+        max_inflight=reader.positive_int("BEACON_OTEL_SINK_MAX_INFLIGHT", 16),
+        pool_size=reader.positive_int("BEACON_OTEL_SINK_DB_POOL", 4),
+        service_map=service_map,
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return settings

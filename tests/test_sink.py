@@ -1,0 +1,404 @@
+"""``beacon-otel sink`` against a real Postgres: what arrives in trace_spans, and how it answers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from tests.conftest import FakeProviders
+from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.processes import clean_env, free_port, launch, stop, uvicorn_command
+
+TOKEN = "sink-test-token"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+PROTOBUF = {"content-type": "application/x-protobuf", **AUTH}
+
+# trace_spans as the project's migration 0011 defines it (../shared/DESIGN.md), written here
+# independently of the sink's own DDL: no unique constraint, no index on span_id.
+LEGACY_DDL = """
+CREATE TABLE trace_spans (
+    id BIGSERIAL PRIMARY KEY, trace_id UUID NOT NULL, span_id UUID NOT NULL, parent_span_id UUID,
+    service VARCHAR(50) NOT NULL, operation VARCHAR(100) NOT NULL, started_at TIMESTAMPTZ NOT NULL,
+    completed_at TIMESTAMPTZ, duration_ms INTEGER, status VARCHAR(20) NOT NULL, job_id VARCHAR(255),
+    execution_id BIGINT, model_id VARCHAR(100), region VARCHAR(50), metadata JSONB, error_message TEXT,
+    error_type VARCHAR(100), created_at TIMESTAMPTZ DEFAULT NOW());
+CREATE INDEX idx_trace_spans_trace_id ON trace_spans (trace_id);
+CREATE INDEX idx_trace_spans_job_id ON trace_spans (job_id);
+CREATE INDEX idx_trace_spans_execution_id ON trace_spans (execution_id);
+CREATE INDEX idx_trace_spans_started_at ON trace_spans (started_at);
+CREATE INDEX idx_trace_spans_service_operation ON trace_spans (service, operation);
+CREATE INDEX idx_trace_spans_created_at ON trace_spans (created_at);
+"""
+
+
+class Database:
+    def __init__(self, server: PostgresServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.dsn = server.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+    def sql(self, statement: str) -> str:
+        result = subprocess.run(
+            [str(self.server.bindir / "psql"), self.dsn, "-v", "ON_ERROR_STOP=1", "-At", "-c", statement],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    def count(self) -> int:
+        return int(self.sql("SELECT count(*) FROM trace_spans"))
+
+
+def _new_database(server: PostgresServer) -> Database:
+    name = f"sink_{uuid.uuid4().hex[:12]}"
+    server.psql(f"CREATE DATABASE {name}")
+    database = Database(server, name)
+    database.sql(LEGACY_DDL)
+    return database
+
+
+def _migrate(database: Database) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["beacon-otel", "sink", "migrate"],
+        env=clean_env(DATABASE_URL=database.dsn, BEACON_OTEL_SINK_TOKEN=TOKEN),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class Sink:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}/v1/traces"
+        self.log = log
+
+    def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(
+            self.url, content=body, headers=PROTOBUF if headers is None else headers, timeout=10
+        )
+
+
+def _start_sink(database: Database, tmp_path: Path, **extra: str) -> Sink:
+    port = free_port()
+    log = tmp_path / f"sink-{port}.log"
+    env = clean_env(
+        DATABASE_URL=database.dsn,
+        BEACON_OTEL_SINK_ADDRESS=f"127.0.0.1:{port}",
+        BEACON_OTEL_SINK_TOKEN=TOKEN,
+        **extra,
+    )
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            ["beacon-otel", "sink"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    sink = Sink(process, port, log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(sink.url, timeout=1).status_code == 405:
+                return sink
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"the sink did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def database(postgres: PostgresServer) -> Iterator[Database]:
+    database = _new_database(postgres)
+    assert _migrate(database).returncode == 0
+    yield database
+    postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
+
+
+@pytest.fixture
+def sink(database: Database, tmp_path: Path) -> Iterator[Sink]:
+    sink = _start_sink(database, tmp_path)
+    yield sink
+    stop(sink.process)
+
+
+def _request(spans: int, trace_id: bytes | None = None, start: int = 0) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    attribute = resource_spans.resource.attributes.add()
+    attribute.key, attribute.value.string_value = "service.name", "hybrid-router"
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "test"
+    now = time.time_ns()
+    for number in range(start, start + spans):
+        span = scope_spans.spans.add()
+        span.trace_id = trace_id or uuid.uuid4().bytes
+        span.span_id = (number + 1).to_bytes(8, "big")
+        span.name = f"op-{number}"
+        span.start_time_unix_nano = now
+        span.end_time_unix_nano = now + 12_000_000
+    return request
+
+
+# --- the whole route ------------------------------------------------------------------------------
+
+
+def test_demo_router_exports_straight_to_the_sink(
+    database: Database, sink: Sink, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    fake_providers.set_mode("modal-eu", "fail500")
+    runner_trace = str(uuid.uuid4())
+    runner_span = str(uuid.uuid4())
+    database.sql(
+        "INSERT INTO trace_spans (trace_id, span_id, service, operation, started_at, completed_at, "
+        f"duration_ms, status, execution_id) VALUES ('{runner_trace}', '{runner_span}', 'runner', "
+        "'execute_job', now(), now(), 40, 'completed', 4242)"
+    )
+    port = free_port()
+    providers = ",".join(
+        [
+            fake_providers.spec("golem-us", "golem", "us-east"),
+            fake_providers.spec("modal-eu", "modal", "eu-west"),
+        ]
+    )
+    env = clean_env(
+        DEMO_PROVIDERS=providers,
+        BEACON_OTEL_PROVIDER_HOOKS="demo_router.router",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=sink.url,
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS=f"authorization=Bearer%20{TOKEN}",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        assert app.get("/providers", headers={"X-Trace-Id": runner_trace}).status_code == 200
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if int(database.sql(f"SELECT count(*) FROM trace_spans WHERE trace_id = '{runner_trace}'")) >= 6:
+                break
+            time.sleep(0.2)
+        stop(app.process)
+
+    rows = [
+        json.loads(line)
+        for line in database.sql(
+            "SELECT json_build_object('span_id', span_id, 'parent', parent_span_id, 'service', service, "
+            "'operation', operation, 'status', status, 'error_type', error_type, 'region', region, "
+            "'duration_ms', duration_ms, 'metadata', metadata) "
+            f"FROM trace_spans WHERE trace_id = '{runner_trace}' ORDER BY started_at"
+        ).splitlines()
+    ]
+    by_operation: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_operation.setdefault(str(row["operation"]), []).append(row)
+    (runner,) = by_operation["execute_job"]
+    assert runner["service"] == "runner" and runner["parent"] is None, "legacy rows share the trace"
+    (server,) = by_operation["GET /providers"]
+    assert server["service"] == "router" and server["status"] == "completed"
+    assert str(server["span_id"]).startswith("00000000-0000-0000-")
+    (sweep,) = by_operation["providers.health_check"]
+    assert sweep["parent"] == server["span_id"]
+    checks = {
+        row["metadata"]["attributes"]["beacon.provider.name"]: row
+        for row in by_operation["provider.health_check"]
+    }
+    assert {name: row["parent"] for name, row in checks.items()} == {
+        "golem-us": sweep["span_id"],
+        "modal-eu": sweep["span_id"],
+    }
+    assert checks["golem-us"]["status"] == "completed"
+    assert checks["modal-eu"]["status"] == "failed" and checks["modal-eu"]["error_type"] == "http_500"
+    assert checks["modal-eu"]["region"] == "eu-west"
+    clients = [row for row in rows if (row["metadata"] or {}).get("kind") == "CLIENT"]
+    assert {row["parent"] for row in clients} == {row["span_id"] for row in checks.values()}
+
+
+# --- idempotency, partial success, JSON ---------------------------------------------------------------
+
+
+def test_a_batch_sent_twice_is_written_once(database: Database, sink: Sink) -> None:
+    request = _request(50)
+    for _ in range(2):
+        response = sink.post(request.SerializeToString())
+        assert response.status_code == 200, response.content
+        assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    assert database.count() == 50
+    gzipped = sink.post(gzip.compress(request.SerializeToString()), {**PROTOBUF, "content-encoding": "gzip"})
+    assert gzipped.status_code == 200
+    assert database.count() == 50
+
+
+def test_invalid_spans_are_rejected_the_others_kept(database: Database, sink: Sink) -> None:
+    request = _request(3)
+    bad = request.resource_spans[0].scope_spans[0].spans.add()
+    bad.trace_id, bad.span_id, bad.name = b"\x01" * 15, b"\x02" * 8, "short trace id"
+    zero = request.resource_spans[0].scope_spans[0].spans.add()
+    zero.trace_id, zero.span_id, zero.name = b"\x01" * 16, b"\x00" * 8, "zero span id"
+    response = sink.post(request.SerializeToString())
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 2 and "invalid" in partial.error_message
+    assert database.count() == 3
+
+
+def test_otlp_json_with_hex_ids(database: Database, sink: Sink) -> None:
+    trace_id = uuid.uuid4()
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "backend"}}]},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace_id.hex,
+                                "spanId": "00f067aa0ba902b7",
+                                "parentSpanId": "53995c3f42cd8ad8",
+                                "name": "run job",
+                                "kind": 2,
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000002500000000",
+                                "attributes": [
+                                    {"key": "beacon.execution_id", "value": {"intValue": "77"}},
+                                    {"key": "job_id", "value": {"stringValue": "job-9"}},
+                                ],
+                                "status": {"code": 2, "message": "deadline exceeded: Timeout"},
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    response = sink.post(json.dumps(body).encode(), {"content-type": "application/json", **AUTH})
+    assert response.status_code == 200, response.content
+    assert response.headers["content-type"] == "application/json"
+    row = database.sql(
+        "SELECT span_id, parent_span_id, service, status, duration_ms, execution_id, job_id "
+        f"FROM trace_spans WHERE trace_id = '{trace_id}'"
+    )
+    assert row == (
+        "00000000-0000-0000-00f0-67aa0ba902b7|00000000-0000-0000-5399-5c3f42cd8ad8|backend|timeout|2500|77|job-9"
+    )
+
+
+# --- bad inputs -----------------------------------------------------------------------------------
+
+
+def _status_message(response: httpx.Response) -> str:
+    return status_pb2.Status.FromString(response.content).message
+
+
+def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Database, sink: Sink) -> None:
+    good = _request(2).SerializeToString()
+    cases = {
+        "truncated protobuf": (sink.post(good[:-7]), 400),
+        "wrong JSON": (sink.post(b'{"resourceSpans": [', {"content-type": "application/json", **AUTH}), 400),
+        "JSON with bad hex ids": (
+            sink.post(
+                json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}).encode(),
+                {"content-type": "application/json", **AUTH},
+            ),
+            400,
+        ),
+        "10 MiB body": (sink.post(b"\x00" * (10 * 1024 * 1024)), 413),
+        "gzip bomb": (
+            sink.post(gzip.compress(b"\x00" * (200 * 1024 * 1024)), {**PROTOBUF, "content-encoding": "gzip"}),
+            413,
+        ),
+        "not gzip": (sink.post(b"plain", {**PROTOBUF, "content-encoding": "gzip"}), 400),
+        "wrong content type": (sink.post(good, {"content-type": "text/plain", **AUTH}), 415),
+        "no token": (sink.post(good, {"content-type": "application/x-protobuf"}), 401),
+        "wrong token": (
+            sink.post(good, {"content-type": "application/x-protobuf", "authorization": "Bearer nope"}),
+            401,
+        ),
+        "GET": (httpx.get(sink.url, headers=AUTH, timeout=10), 405),
+        "other path": (
+            httpx.post(sink.url.replace("/v1/traces", "/v1/logs"), headers=PROTOBUF, timeout=10),
+            404,
+        ),
+    }
+    for name, (response, expected) in cases.items():
+        assert response.status_code == expected, f"{name}: {response.status_code} {response.content[:200]!r}"
+    assert "limit" in _status_message(cases["gzip bomb"][0])
+    assert cases["no token"][0].headers["www-authenticate"] == "Bearer"
+    assert database.count() == 0
+    assert sink.post(good).status_code == 200, "still serving"
+    assert database.count() == 2
+    assert sink.process.poll() is None
+    assert "Traceback" not in sink.log.read_text()
+
+
+def test_configuration_problems_stop_the_sink() -> None:
+    result = subprocess.run(
+        ["beacon-otel", "sink"],
+        env=clean_env(DATABASE_URL="mysql://u:SECRETPW@h/db", BEACON_OTEL_SINK_ADDRESS="nowhere"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    for variable in ("DATABASE_URL", "BEACON_OTEL_SINK_ADDRESS", "BEACON_OTEL_SINK_TOKEN"):
+        assert variable in result.stderr
+    assert "SECRETPW" not in result.stderr
+
+
+# --- Postgres goes away -------------------------------------------------------------------------------
+
+
+def test_postgres_restart_loses_nothing(tmp_path: Path) -> None:
+    server = start_postgres()
+    try:
+        database = _new_database(server)
+        assert _migrate(database).returncode == 0
+        sink = _start_sink(database, tmp_path)
+        try:
+            sent = 0
+            answers: list[int] = []
+            stop_sending = threading.Event()
+
+            def send_batches() -> None:
+                nonlocal sent
+                number = 0
+                while not stop_sending.is_set():
+                    body = _request(20, start=number).SerializeToString()
+                    while True:  # a sender that retries, as the Collector and the SDK exporters do
+                        response = sink.post(body)
+                        answers.append(response.status_code)
+                        if response.status_code == 200:
+                            break
+                        assert response.status_code == 503, response.content
+                        assert response.headers["retry-after"].isdigit()
+                        time.sleep(0.2)
+                    number += 20
+                    sent += 20
+
+            sender = threading.Thread(target=send_batches)
+            sender.start()
+            time.sleep(1.0)
+            server.stop()
+            time.sleep(1.5)
+            server.start()
+            time.sleep(1.5)
+            stop_sending.set()
+            sender.join(30)
+            assert not sender.is_alive()
+        finally:
+            stop(sink.process)
+        assert 503 in answers, (sorted(set(answers)), len(answers), sink.log.read_text()[-3000:])
+        assert sent > 0 and database.count() == sent
+    finally:
+        server.destroy()
