@@ -94,8 +94,8 @@ class Sink:
         )
 
 
-def _start_sink(database: Database, tmp_path: Path, **extra: str) -> Sink:
-    port = free_port()
+def _start_sink(database: Database, tmp_path: Path, *launcher: str, port: int = 0, **extra: str) -> Sink:
+    port = port or free_port()
     log = tmp_path / f"sink-{port}.log"
     env = clean_env(
         DATABASE_URL=database.dsn,
@@ -105,7 +105,11 @@ def _start_sink(database: Database, tmp_path: Path, **extra: str) -> Sink:
     )
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            ["beacon-otel", "sink"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            [*launcher, "beacon-otel", "sink"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     sink = Sink(process, port, log)
     deadline = time.monotonic() + 20
@@ -340,6 +344,32 @@ def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Datab
     assert database.count() == 2
     assert sink.process.poll() is None
     assert "Traceback" not in sink.log.read_text()
+
+
+def test_the_sinks_own_queries_are_never_traced(database: Database, tmp_path: Path) -> None:
+    """Even under beacon-otel-run, exporting its own spans to itself, the sink adds no row about its
+    own COPY and INSERT (that would feed itself forever)."""
+    port = free_port()
+    sink = _start_sink(
+        database,
+        tmp_path,
+        "beacon-otel-run",
+        port=port,
+        OTEL_SERVICE_NAME="beacon-sink",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{port}/v1/traces",
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS=f"authorization=Bearer%20{TOKEN}",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    try:
+        for start in (0, 10, 20):
+            assert sink.post(_request(10, start=start).SerializeToString()).status_code == 200
+        time.sleep(1.0)  # several export intervals of the sink's own spans
+    finally:
+        stop(sink.process)
+    assert database.count() == 30
+    assert database.sql("SELECT count(*) FROM trace_spans WHERE service <> 'router'") == "0"
 
 
 def test_configuration_problems_stop_the_sink() -> None:
