@@ -90,6 +90,10 @@ def test_service_operation_and_timings() -> None:
     assert row["started_at"] == datetime.fromtimestamp(START / 1e9, UTC)
     assert row["completed_at"] == datetime.fromtimestamp((START + 1_234_000_000) / 1e9, UTC)
     assert row["duration_ms"] == 1234
+    precise = _row(
+        start_time_unix_nano=1_704_480_968_604_668_506, end_time_unix_nano=1_704_480_968_604_668_999
+    )
+    assert precise["started_at"].microsecond == 604669, "rounded to the microsecond, not through a float"
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -114,12 +114,16 @@ def _execution_id(value: Any) -> int | None:
     return number if 0 <= number <= _BIGINT_MAX else None
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _json(data: dict[str, Any]) -> str:
     """JSON text for the JSONB column, which has no NaN or infinity: those become strings."""
     try:
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return _encode_json(data)
     except ValueError:
-        return json.dumps(_finite(data), separators=(",", ":"))
+        return _encode_json(_finite(data))
 
 
 def _finite(value: Any) -> Any:
@@ -133,7 +137,9 @@ def _finite(value: Any) -> Any:
 
 
 def _timestamp(nanos: int) -> datetime:
-    return datetime.fromtimestamp(nanos / 1e9, UTC)
+    """To the nearest microsecond (Postgres's precision), in integers: a float of seconds since
+    1970 cannot hold microseconds exactly."""
+    return _EPOCH + timedelta(microseconds=(nanos + 500) // 1000)
 
 
 @dataclass(slots=True)
