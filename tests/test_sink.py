@@ -432,3 +432,51 @@ def test_postgres_restart_loses_nothing(tmp_path: Path) -> None:
         assert sent > 0 and database.count() == sent
     finally:
         server.destroy()
+
+
+# --- sink migrate -----------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_table_on_a_fresh_database(postgres: PostgresServer) -> None:
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    postgres.psql(f"CREATE DATABASE {name}")
+    database = Database(postgres, name)
+    try:
+        first = _migrate(database)
+        assert first.returncode == 0, first.stderr
+        assert "created table trace_spans" in first.stdout
+        columns = database.sql(
+            "SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) "
+            "FROM information_schema.columns WHERE table_name = 'trace_spans'"
+        )
+        assert columns.startswith(
+            "id:bigint,trace_id:uuid,span_id:uuid,parent_span_id:uuid,service:character varying"
+        )
+        assert (
+            database.sql(
+                "SELECT indisunique FROM pg_index WHERE indexrelid = 'trace_spans_span_id_key'::regclass"
+            )
+            == "t"
+        )
+        again = _migrate(database)
+        assert again.returncode == 0 and "nothing to do" in again.stdout
+    finally:
+        postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_migrate_reports_duplicate_span_ids_and_changes_nothing(postgres: PostgresServer) -> None:
+    database = _new_database(postgres)
+    try:
+        span = str(uuid.uuid4())
+        for _ in range(2):
+            database.sql(
+                "INSERT INTO trace_spans (trace_id, span_id, service, operation, started_at, status) "
+                f"VALUES (gen_random_uuid(), '{span}', 'runner', 'op', now(), 'completed')"
+            )
+        result = _migrate(database)
+        assert result.returncode == 1
+        assert "same span_id" in result.stderr and "GROUP BY span_id" in result.stderr
+        assert database.count() == 2
+        assert database.sql("SELECT count(*) FROM pg_class WHERE relname = 'trace_spans_span_id_key'") == "0"
+    finally:
+        postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
