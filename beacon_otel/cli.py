@@ -48,7 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sink.add_argument("action", nargs="?", choices=("serve", "migrate"), default="serve")
     sink.set_defaults(run=_sink)
+    for module_name in ("doctor", "traces", "deploy_event"):
+        _add_tool(commands, module_name)
     return parser
+
+
+def _add_tool(commands: Any, module_name: str) -> None:
+    """Each operator tool (``beacon_otel.tools.<name>``) adds its own sub-command."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(f"beacon_otel.tools.{module_name}") is None:
+        return  # not part of this build
+    importlib.import_module(f"beacon_otel.tools.{module_name}").add_parser(commands)
 
 
 def _sink(args: argparse.Namespace) -> int:

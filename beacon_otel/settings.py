@@ -555,3 +555,15 @@ def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings
     if reader.problems:
         raise ConfigError(reader.problems)
     return settings
+
+
+def load_database_url(environ: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL`` for the operator tools that read Postgres (``beacon-otel traces``,
+    ``doctor``); ConfigError naming the variable, never its value (it holds a password)."""
+    env = os.environ if environ is None else environ
+    value = (env.get("DATABASE_URL") or "").strip()
+    if not value:
+        raise ConfigError(["DATABASE_URL is not set: expected a postgresql://user:password@host/db DSN"])
+    if urllib.parse.urlsplit(value).scheme not in ("postgres", "postgresql"):
+        raise ConfigError(["DATABASE_URL is invalid: expected a postgresql://user:password@host/db DSN"])
+    return value

@@ -112,6 +112,11 @@ class ExportReporter:
         with self._lock:
             return self._dropped.get(signal, 0)
 
+    def failing(self) -> dict[str, tuple[str, str]]:
+        """Signals whose exports are failing now: ``{signal: (destination, reason)}``."""
+        with self._lock:
+            return {signal: (t.destination, t.reason) for signal, t in self._trouble.items()}
+
     # -- fed by the exporters --------------------------------------------------------------
     def failed(self, signal: str, destination: str, items: int, reason: str | None = None) -> None:
         now = time.monotonic()
