@@ -148,6 +148,26 @@ class Telemetry:
         self.logger_provider.shutdown()
 
 
+def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> None:
+    """``beacon.telemetry.dropped``: items dropped because an export queue was full (the backend
+    was down or slow), per signal, so the loss is visible where the rest of the telemetry is."""
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    def observe(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(reporter.dropped_total(signal), {"signal": signal})
+            for signal in ("traces", "logs")
+            if reporter.dropped_total(signal)
+        ]
+
+    meter_provider.get_meter("beacon_otel.export").create_observable_counter(
+        "beacon.telemetry.dropped",
+        callbacks=[observe],
+        unit="{item}",
+        description="Spans and log records dropped because the export queue was full.",
+    )
+
+
 def build_telemetry(settings: Settings) -> Telemetry:
     """Create (but do not install) the three providers with their exporters."""
     reporter = ExportReporter(settings.export_error_interval)
@@ -175,6 +195,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
         for exporter in metric_exporters(settings, reporter)
     ]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    _observe_drops(meter_provider, reporter)
 
     logger_provider = LoggerProvider(resource=resource)
     log_queue: EncodedBatchQueue | None = None

@@ -25,6 +25,10 @@ from beacon_otel.export.span_encoding import BatchEncoder
 from beacon_otel.settings import BatchSettings, Signal
 
 
+# How long the last items get to leave at shutdown.
+SHUTDOWN_BUDGET_SECONDS = 5.0
+
+
 class PayloadExporter(Protocol):
     """Sends one encoded export request; True when the backend accepted it."""
 
@@ -144,10 +148,18 @@ class EncodedBatchQueue:
         return True
 
     def shutdown(self) -> None:
+        """Send what is queued, within :data:`SHUTDOWN_BUDGET_SECONDS`: a backend that is down
+        must not hold the app's exit for the exporters' whole retry budget. Shutting the exporter
+        down ends its retries; whatever is still queued then is lost, and counted."""
         if self._shutdown:
             return
         self._shutdown = True
         self._wake.set()
-        if self._thread is not None and self._pid == os.getpid():
-            self._thread.join(timeout=30)
+        ours = self._thread is not None and self._pid == os.getpid()
+        if ours and self._thread is not None:
+            self._thread.join(timeout=SHUTDOWN_BUDGET_SECONDS)
         self._exporter.shutdown()
+        if ours and self._thread is not None:
+            self._thread.join(timeout=1.0)
+        if self._queue:
+            self._reporter.dropped(self.signal, len(self._queue))
