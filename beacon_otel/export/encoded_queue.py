@@ -24,7 +24,6 @@ from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import BatchEncoder
 from beacon_otel.settings import BatchSettings, Signal
 
-
 # How long the last items get to leave at shutdown.
 SHUTDOWN_BUDGET_SECONDS = 5.0
 
