@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from beacon_otel.settings import ConfigError, Settings, load_settings
 
@@ -60,7 +61,24 @@ def _start_with(settings: Settings) -> object:
     register_instrumentations(settings)
     if settings.instrumentation_enabled("providers"):
         _start_provider_telemetry(settings)
+    _flush_at_app_shutdown(telemetry)
     return telemetry
+
+
+def _flush_at_app_shutdown(telemetry: Any) -> None:
+    """Export what is queued when an ASGI app shuts down.
+
+    uvicorn ends a SIGTERM shutdown by raising SIGTERM again, so the process dies by the signal
+    and the SDK's atexit flush never runs: without this, the last batch of every deploy is lost.
+    """
+    import asyncio
+
+    from beacon_otel.instrumentation.lifespan import on_lifespan
+
+    async def flush() -> None:
+        await asyncio.to_thread(telemetry.force_flush, 2000)
+
+    on_lifespan(after_shutdown=flush)
 
 
 def _start_provider_telemetry(settings: Settings) -> None:

@@ -18,7 +18,7 @@ import pytest
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.postgres import PostgresServer
-from tests.support.processes import clean_env, free_port, launch, otlp_env, uvicorn_command
+from tests.support.processes import clean_env, free_port, launch, otlp_env, stop, uvicorn_command
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
 
@@ -421,3 +421,23 @@ def test_version_flag() -> None:
         [sys.executable, "-m", "beacon_otel.launcher", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.startswith("beacon-otel-run ")
+
+
+def test_sigterm_still_exports_the_last_spans(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs: the distro
+    flushes at the end of the app's lifespan instead. A long schedule delay keeps every span
+    queued until then."""
+    port = free_port()
+    env = otlp_env(receiver.http_endpoint)
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "60000"
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        for _ in range(7):
+            assert app.get("/health").status_code == 200
+        assert not [s for s in receiver.spans() if s.attributes.get("http.route") == "/health"]
+        stop(app.process)
+    spans = receiver.wait_for_spans(
+        lambda got: len([s for s in got if s.attributes.get("http.route") == "/health"]) >= 8, timeout=5
+    )
+    assert (
+        len([s for s in spans if s.attributes.get("http.route") == "/health"]) == 8
+    )  # 7 + the readiness probe

@@ -2,8 +2,9 @@
 
 The server-span middleware sees the ASGI ``lifespan`` scope of every FastAPI/Starlette app: the
 start-up hooks run just before the app reports ``lifespan.startup.complete``, in the app's event
-loop, and the shutdown hooks as soon as the server asks for ``lifespan.shutdown``, before the
-app's own shutdown closes its clients.
+loop; the shutdown hooks as soon as the server asks for ``lifespan.shutdown``, before the app's
+own shutdown closes its clients; the after-shutdown hooks just before the app reports
+``lifespan.shutdown.complete``.
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ logger = logging.getLogger("beacon_otel.instrumentation")
 
 _startup: list[Hook] = []
 _shutdown: list[Hook] = []
+_after_shutdown: list[Hook] = []
 
 
-def on_lifespan(startup: Hook, shutdown: Hook) -> None:
-    _startup.append(startup)
-    _shutdown.append(shutdown)
+def on_lifespan(
+    startup: Hook | None = None, shutdown: Hook | None = None, after_shutdown: Hook | None = None
+) -> None:
+    """``startup``: once the app has started; ``shutdown``: before the app's own shutdown runs;
+    ``after_shutdown``: once it has finished (the last chance to flush what it logged)."""
+    for hooks, hook in ((_startup, startup), (_shutdown, shutdown), (_after_shutdown, after_shutdown)):
+        if hook is not None:
+            hooks.append(hook)
 
 
 def has_hooks() -> bool:
-    return bool(_startup or _shutdown)
+    return bool(_startup or _shutdown or _after_shutdown)
 
 
 async def _run(hooks: list[Hook], phase: str) -> None:
@@ -51,8 +58,11 @@ async def run_lifespan(
         return message
 
     async def send_with_hooks(message: Message) -> None:
-        if message.get("type") == "lifespan.startup.complete":
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
             await _run(_startup, "start-up")
+        elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            await _run(_after_shutdown, "shutdown")
         await send(message)
 
     await app(scope, receive_with_hooks, send_with_hooks)

@@ -84,6 +84,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="demo hybrid router", lifespan=lifespan)
+if os.environ.get("DEMO_LEGACY_TRACER") == "1":  # benchmarks only: the legacy per-span tracer
+    from .legacy_tracer import LegacyTracerMiddleware
+
+    app.add_middleware(LegacyTracerMiddleware)
 
 
 def _router(request: Request) -> HybridRouter:
