@@ -149,22 +149,27 @@ class Telemetry:
 
 
 def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> None:
-    """``beacon.telemetry.dropped``: items dropped because an export queue was full (the backend
-    was down or slow), per signal, so the loss is visible where the rest of the telemetry is."""
+    """``beacon.telemetry.dropped``: spans and log records lost, per signal and reason
+    (``queue_full``: the queue was full; ``export_failed``: an export failed for good), so the
+    loss is visible where the rest of the telemetry is."""
     from opentelemetry.metrics import CallbackOptions, Observation
 
     def observe(options: CallbackOptions) -> list[Observation]:
-        return [
-            Observation(reporter.dropped_total(signal), {"signal": signal})
-            for signal in ("traces", "logs")
-            if reporter.dropped_total(signal)
-        ]
+        observations = []
+        for signal in ("traces", "logs"):
+            for reason, count in (
+                ("queue_full", reporter.dropped_total(signal)),
+                ("export_failed", reporter.failed_total(signal)),
+            ):
+                if count:
+                    observations.append(Observation(count, {"signal": signal, "reason": reason}))
+        return observations
 
     meter_provider.get_meter("beacon_otel.export").create_observable_counter(
         "beacon.telemetry.dropped",
         callbacks=[observe],
         unit="{item}",
-        description="Spans and log records dropped because the export queue was full.",
+        description="Spans and log records lost: queue full, or export failed for good.",
     )
 
 

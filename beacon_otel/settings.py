@@ -496,7 +496,8 @@ class SinkSettings:
     max_inflight: int = 16
     pool_size: int = 4
     service_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SINK_SERVICE_MAP))
-    retry_after_seconds: int = 5
+    # Short: the senders' own retry budget (10 s by default) must fit several attempts.
+    retry_after_seconds: int = 1
 
 
 def _parse_address(value: str) -> tuple[str, int]:

@@ -22,7 +22,7 @@ the receiver, Postgres CPU (postmaster and backends), and for the DB route: span
 (rows before and after the load window), export lag (span end to commit: the commit timestamp of
 the row's transaction, ``pg_xact_commit_timestamp(xmin)``, minus ``completed_at``, over rows
 committed during the window; for the sink also ``created_at - completed_at``), and spans lost
-after the router was stopped with SIGTERM (its shutdown is meant to flush).
+after the router was stopped with SIGTERM (its lifespan shutdown flushes what is queued).
 
 ``--million`` adds the memory-bound run: a script under ``beacon-otel-run`` creates 1,000,000 spans
 while the traces endpoint is a closed port, printing its RSS every 100,000 spans; metrics go to an
@@ -497,7 +497,8 @@ def render(outcomes: list[Outcome], million: dict[str, Any] | None, args: argpar
         "length. Export lag: commit time of the row's transaction (`pg_xact_commit_timestamp(xmin)`; "
         "for the legacy tracer that is the UPDATE's) minus the span's `completed_at`, over the rows "
         "committed during the window. Spans lost: after the router was stopped with SIGTERM (its "
-        "shutdown is meant to flush) and the sink answered, spans created minus rows committed. Created: one "
+        "lifespan shutdown flushes what is queued) and the sink answered, spans created minus rows "
+        "committed. Created: one "
         "server span per request handled (the one `/health` request that found the router up, plus "
         "the `/fanout` requests, which are the provider calls after start-up divided by 3, since "
         "each makes exactly 3) and, for beacon-otel, one client span per provider call (the fake "

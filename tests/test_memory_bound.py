@@ -66,6 +66,9 @@ def test_dead_backend_keeps_memory_bounded_and_reports_the_drops(receiver: OtlpR
     assert len(queue_full) == 1, queue_full
     metrics = receiver.wait_for_metrics(lambda got: any(m.name == "beacon.telemetry.dropped" for m in got))
     dropped = next(m for m in metrics if m.name == "beacon.telemetry.dropped")
-    ((attributes, value),) = dropped.data_points
-    assert attributes == {"signal": "traces"}
-    assert SPANS - 4096 <= value <= SPANS, "every span beyond the queue (and one batch in flight) is counted"
+    counts = {attributes["reason"]: value for attributes, value in dropped.data_points}
+    assert {attributes["signal"] for attributes, _ in dropped.data_points} == {"traces"}
+    assert SPANS - 4096 <= counts["queue_full"] <= SPANS, (
+        "every span beyond the queue and the batch in flight"
+    )
+    assert counts["queue_full"] + counts.get("export_failed", 0) <= SPANS

@@ -74,6 +74,7 @@ class ExportReporter:
         self._lock = threading.Lock()
         self._trouble: dict[str, _Trouble] = {}
         self._dropped: dict[str, int] = {}
+        self._failed_items: dict[str, int] = {}
         self._dropped_reported: dict[str, float] = {}
         self._reasons = threading.local()
 
@@ -109,8 +110,14 @@ class ExportReporter:
         )
 
     def dropped_total(self, signal: str) -> int:
+        """Items dropped because the queue was full, since the start."""
         with self._lock:
             return self._dropped.get(signal, 0)
+
+    def failed_total(self, signal: str) -> int:
+        """Items lost in exports that failed for good (retries exhausted), since the start."""
+        with self._lock:
+            return self._failed_items.get(signal, 0)
 
     def failing(self) -> dict[str, tuple[str, str]]:
         """Signals whose exports are failing now: ``{signal: (destination, reason)}``."""
@@ -122,6 +129,7 @@ class ExportReporter:
         now = time.monotonic()
         reason = reason or self.take_reason() or "the exporter gave no reason"
         with self._lock:
+            self._failed_items[signal] = self._failed_items.get(signal, 0) + items
             trouble = self._trouble.get(signal)
             if trouble is None:
                 trouble = self._trouble[signal] = _Trouble(destination=destination, since=now)
