@@ -10,6 +10,8 @@ export PATH PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 fakes_port=${DEMO_FAKES_PORT:-9001}
 : "${DEMO_PROVIDERS:=golem-us|golem|us-east|http://127.0.0.1:$fakes_port/p/golem-us,modal-eu|modal|eu-west|http://127.0.0.1:$fakes_port/p/modal-eu,modal-ap|modal|asia-pacific|http://127.0.0.1:$fakes_port/p/modal-ap}"
 export DEMO_PROVIDERS
+# The demo router's layout is not hybrid_router.core.router: name its module for the provider hooks.
+export BEACON_OTEL_PROVIDER_HOOKS="${BEACON_OTEL_PROVIDER_HOOKS:-demo_router.router}"
 if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
   export OTEL_TRACES_EXPORTER="${OTEL_TRACES_EXPORTER:-console}"
   export OTEL_METRICS_EXPORTER="${OTEL_METRICS_EXPORTER:-none}" OTEL_LOGS_EXPORTER="${OTEL_LOGS_EXPORTER:-none}"
