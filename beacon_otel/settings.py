@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, overload
 
 Signal = Literal["traces", "metrics", "logs"]
 Protocol = Literal["grpc", "http/protobuf"]
@@ -558,12 +558,23 @@ def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings
     return settings
 
 
-def load_database_url(environ: Mapping[str, str] | None = None) -> str:
+@overload
+def load_database_url(environ: Mapping[str, str] | None = None, *, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def load_database_url(environ: Mapping[str, str] | None = None, *, required: bool) -> str | None: ...
+
+
+def load_database_url(environ: Mapping[str, str] | None = None, *, required: bool = True) -> str | None:
     """``DATABASE_URL`` for the operator tools that read Postgres (``beacon-otel traces``,
-    ``doctor``); ConfigError naming the variable, never its value (it holds a password)."""
+    ``doctor``); ConfigError naming the variable, never its value (it holds a password).
+    Unset is an error when ``required``, else None."""
     env = os.environ if environ is None else environ
     value = (env.get("DATABASE_URL") or "").strip()
     if not value:
+        if not required:
+            return None
         raise ConfigError(["DATABASE_URL is not set: expected a postgresql://user:password@host/db DSN"])
     if urllib.parse.urlsplit(value).scheme not in ("postgres", "postgresql"):
         raise ConfigError(["DATABASE_URL is invalid: expected a postgresql://user:password@host/db DSN"])

@@ -224,9 +224,11 @@ def _postgres_item(environ: Mapping[str, str], timeout: float) -> Check | Probe:
     from beacon_otel.tools import doctor_checks as checks
 
     try:
-        dsn = load_database_url(environ)
+        dsn = load_database_url(environ, required=False)
     except ConfigError as error:
-        return checks.postgres_skipped(error.problems[0])
+        return checks.postgres_invalid(error.problems[0])
+    if dsn is None:
+        return checks.postgres_not_configured()
     return Probe("postgres", functools.partial(checks.probe_postgres, dsn, timeout), "check DATABASE_URL")
 
 

@@ -744,8 +744,10 @@ async def _index_check(connection: Any, timeout: float) -> Check:
     )
 
 
-def postgres_skipped(problem: str) -> Check:
-    """DATABASE_URL unset is normal for an app that does not write trace_spans; invalid is not."""
-    if "is not set" in problem:
-        return Check("postgres", "info", "DATABASE_URL is not set: Postgres not checked")
+def postgres_not_configured() -> Check:
+    """DATABASE_URL unset is normal for an app that does not write trace_spans."""
+    return Check("postgres", "info", "DATABASE_URL is not set: Postgres not checked")
+
+
+def postgres_invalid(problem: str) -> Check:
     return Check("postgres", "fail", problem, "set DATABASE_URL=postgresql://user:password@host:5432/db")
