@@ -62,8 +62,10 @@ def test_dead_backend_keeps_memory_bounded_and_reports_the_drops(receiver: OtlpR
     # 100,000 more spans (2 MiB is allocator noise; 100,000 queued spans would be 20 MiB+).
     assert max(samples[1:]) - samples[1] < 2 * 1024, samples
 
-    queue_full = [line for line in (result.stdout + result.stderr).splitlines() if "queue is full" in line]
+    output = (result.stdout + result.stderr).splitlines()
+    queue_full = [line for line in output if "queue is full" in line]
     assert len(queue_full) == 1, queue_full
+    (total,) = [line for line in output if "dropped in all" in line]  # the exact count, at shutdown
     metrics = receiver.wait_for_metrics(lambda got: any(m.name == "beacon.telemetry.dropped" for m in got))
     dropped = next(m for m in metrics if m.name == "beacon.telemetry.dropped")
     counts = {attributes["reason"]: value for attributes, value in dropped.data_points}
@@ -72,3 +74,4 @@ def test_dead_backend_keeps_memory_bounded_and_reports_the_drops(receiver: OtlpR
         "every span beyond the queue and the batch in flight"
     )
     assert counts["queue_full"] + counts.get("export_failed", 0) <= SPANS
+    assert f"{counts['queue_full']} traces were dropped in all" in total

@@ -162,3 +162,4 @@ class EncodedBatchQueue:
             self._thread.join(timeout=1.0)
         if self._queue:
             self._reporter.dropped(self.signal, len(self._queue))
+        self._reporter.report_total_dropped(self.signal)

@@ -109,6 +109,14 @@ class ExportReporter:
             total,
         )
 
+    def report_total_dropped(self, signal: str) -> None:
+        """At shutdown: the whole count, since the periodic line may have said "1 so far"."""
+        total = self.dropped_total(signal)
+        if total:
+            logger.warning(
+                "beacon-otel: %d %s were dropped in all because the export queue was full.", total, signal
+            )
+
     def dropped_total(self, signal: str) -> int:
         """Items dropped because the queue was full, since the start."""
         with self._lock:
