@@ -1,4 +1,4 @@
-"""``beacon-otel``: operator commands. ``config`` checks and shows the effective configuration."""
+"""``beacon-otel``: operator commands: ``config``, ``sink``, ``doctor``, ``traces``, ``deploy-event``."""
 
 from __future__ import annotations
 
@@ -56,10 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_tool(commands: Any, module_name: str) -> None:
     """Each operator tool (``beacon_otel.tools.<name>``) adds its own sub-command."""
     import importlib
-    import importlib.util
 
-    if importlib.util.find_spec(f"beacon_otel.tools.{module_name}") is None:
-        return  # not part of this build
     importlib.import_module(f"beacon_otel.tools.{module_name}").add_parser(commands)
 
 

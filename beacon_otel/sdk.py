@@ -205,13 +205,11 @@ def build_telemetry(settings: Settings) -> Telemetry:
     logger_provider = LoggerProvider(resource=resource)
     log_queue: EncodedBatchQueue | None = None
     log_encoder = LogBatchEncoder(resource, scrubber)
-    for log_exporter in log_exporters(settings, reporter):
+    for log_exporter in log_exporters(settings, reporter, scrubber):
         if isinstance(log_exporter, ResilientLogExporter):
             log_queue = EncodedBatchQueue("logs", log_exporter, log_encoder, settings.log_batch, reporter)
             # Records emitted through the OpenTelemetry Logs API take the same encoded path.
-            logger_provider.add_log_record_processor(
-                EncodedLogRecordProcessor(log_queue, log_encoder, reporter)
-            )
+            logger_provider.add_log_record_processor(EncodedLogRecordProcessor(log_queue, log_encoder))
         else:
             log_batch = settings.log_batch
             logger_provider.add_log_record_processor(

@@ -65,6 +65,7 @@ from benchmarks.common import (
     wait_http,
     wrk,
 )
+from benchmarks.http_overhead import PROVIDERS, variant_env
 from benchmarks.sink_throughput import (
     LEGACY_DDL,
     TOKEN,
@@ -78,7 +79,6 @@ from benchmarks.sink_throughput import (
 # The one way the project starts a throwaway Postgres (see benchmarks/sink_throughput.py).
 from tests.support.postgres import PostgresServer, start_postgres
 
-PROVIDERS = ("golem-us|golem|us-east", "modal-eu|modal|eu-west", "modal-ap|modal|asia-pacific")
 VARIANTS = ("uninstrumented", "opentelemetry-instrument", "beacon-otel-run -> sink", "legacy tracer")
 SINK, LEGACY = VARIANTS[2], VARIANTS[3]
 MILLION = 1_000_000
@@ -158,28 +158,16 @@ def router_command(port: int, name: str) -> list[str]:
 
 
 def router_env(name: str, providers_port: int, receiver: str | None, sink_url: str, legacy_dsn: str) -> dict:
-    providers = ",".join(
-        f"{spec}|http://127.0.0.1:{providers_port}/p/{spec.split('|')[0]}" for spec in PROVIDERS
-    )
-    env = base_env(DEMO_PROVIDERS=providers)
+    """The http_overhead benchmark's environment for each variant, plus the DB route's parts."""
     if name == LEGACY:
+        env = variant_env("uninstrumented", "", providers_port)
         env.update(DEMO_LEGACY_TRACER="1", DATABASE_URL=legacy_dsn)
-    if name in ("opentelemetry-instrument", SINK):
-        assert receiver is not None
-        env.update(
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver,
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            OTEL_SERVICE_NAME="hybrid-router",
-        )
-    if name == "opentelemetry-instrument":
-        env.update(
-            OTEL_PYTHON_DISTRO="distro",
-            OTEL_PYTHON_CONFIGURATOR="configurator",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_METRICS_EXPORTER="otlp",
-            OTEL_LOGS_EXPORTER="otlp",
-            OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
-        )
+        return env
+    if name == "uninstrumented":
+        return variant_env(name, "", providers_port)
+    assert receiver is not None
+    env = variant_env("beacon-otel-run" if name == SINK else name, receiver, providers_port)
+    env["OTEL_SERVICE_NAME"] = "hybrid-router"
     if name == SINK:
         env.update(
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=sink_url,

@@ -70,24 +70,10 @@ from benchmarks.common import BIN, ROOT, base_env, cpu_seconds, free_port, machi
 # starts a throwaway Postgres (as root it runs the server as the postgres user via runuser).
 from tests.support.postgres import PostgresServer, start_postgres
 
-TOKEN = "sink-benchmark-token"
+# trace_spans as the project's migration 0011 defines it: no unique constraint, no index on span_id.
+from tests.test_sink import LEGACY_DDL
 
-# trace_spans as the project's migration 0011 defines it (copied from tests/test_sink.py): no
-# unique constraint, no index on span_id.
-LEGACY_DDL = """
-CREATE TABLE trace_spans (
-    id BIGSERIAL PRIMARY KEY, trace_id UUID NOT NULL, span_id UUID NOT NULL, parent_span_id UUID,
-    service VARCHAR(50) NOT NULL, operation VARCHAR(100) NOT NULL, started_at TIMESTAMPTZ NOT NULL,
-    completed_at TIMESTAMPTZ, duration_ms INTEGER, status VARCHAR(20) NOT NULL, job_id VARCHAR(255),
-    execution_id BIGINT, model_id VARCHAR(100), region VARCHAR(50), metadata JSONB, error_message TEXT,
-    error_type VARCHAR(100), created_at TIMESTAMPTZ DEFAULT NOW());
-CREATE INDEX idx_trace_spans_trace_id ON trace_spans (trace_id);
-CREATE INDEX idx_trace_spans_job_id ON trace_spans (job_id);
-CREATE INDEX idx_trace_spans_execution_id ON trace_spans (execution_id);
-CREATE INDEX idx_trace_spans_started_at ON trace_spans (started_at);
-CREATE INDEX idx_trace_spans_service_operation ON trace_spans (service, operation);
-CREATE INDEX idx_trace_spans_created_at ON trace_spans (created_at);
-"""
+TOKEN = "sink-benchmark-token"
 
 # Rows as the Go runner writes them: random (v4) UUIDs, a small metadata document.
 PREFILL = """

@@ -146,7 +146,7 @@ def test_api_records_go_through_the_encoded_queue(records: int) -> None:
     reporter = ExportReporter()
     queue = EncodedBatchQueue("logs", Recording(), encoder, BatchSettings(schedule_delay_ms=50), reporter)
     provider = LoggerProvider(resource=RESOURCE)
-    provider.add_log_record_processor(EncodedLogRecordProcessor(queue, encoder, reporter))
+    provider.add_log_record_processor(EncodedLogRecordProcessor(queue, encoder))
     for number in range(records):
         provider.get_logger("api").emit(body=f"record {number}", severity_number=SeverityNumber.INFO)
     assert provider.force_flush(5000)

@@ -18,11 +18,14 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import BatchEncoder
 from beacon_otel.settings import BatchSettings, Signal
+
+T = TypeVar("T")
 
 # How long the last items get to leave at shutdown.
 SHUTDOWN_BUDGET_SECONDS = 5.0
@@ -82,6 +85,18 @@ class EncodedBatchQueue:
             self._start_thread()
         if len(self._queue) == self._max_batch:
             self._wake.set()
+
+    def encode_and_put(self, encode: Callable[[T], tuple[int, bytes]], item: T) -> None:
+        """Queue ``encode(item)``; an item that cannot be encoded is reported, never raised to the
+        code that produced it."""
+        try:
+            origin, encoded = encode(item)
+        except Exception as error:
+            self._reporter.failed(
+                self.signal, f"the {self.signal} encoder", 1, f"{type(error).__name__}: {error}"
+            )
+            return
+        self.put(origin, encoded)
 
     def _start_thread(self) -> None:
         with self._start_lock:

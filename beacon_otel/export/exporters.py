@@ -72,11 +72,17 @@ class ResilientSpanExporter(SpanExporter):
     (``export_payload``).
     """
 
-    def __init__(self, destination: str, factory: Callable[[], Any], reporter: ExportReporter) -> None:
+    def __init__(
+        self,
+        destination: str,
+        factory: Callable[[], Any],
+        reporter: ExportReporter,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.destination = destination
         self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
         self._reporter = reporter
-        self._encoder = SpanBatchEncoder()
+        self._encoder = SpanBatchEncoder(scrubber)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         accepted = self.export_payload(self._encoder.encode(spans), len(spans))
@@ -107,11 +113,17 @@ class ResilientLogExporter(LogRecordExporter):
     """The same guard as :class:`ResilientSpanExporter`, for log records: SDK records
     (``export``) or requests encoded by :mod:`beacon_otel.export.log_encoding` (``export_payload``)."""
 
-    def __init__(self, destination: str, factory: Callable[[], Any], reporter: ExportReporter) -> None:
+    def __init__(
+        self,
+        destination: str,
+        factory: Callable[[], Any],
+        reporter: ExportReporter,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.destination = destination
         self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
         self._reporter = reporter
-        self._encoder = LogBatchEncoder()
+        self._encoder = LogBatchEncoder(scrubber=scrubber)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         payload = self._encoder.assemble(self._encoder.encode_sdk_record(record) for record in batch)
@@ -301,7 +313,9 @@ def span_exporters(settings: Settings, reporter: ExportReporter, scrubber: Scrub
         if name == "otlp":
             otlp = settings.otlp_for("traces")
             exporters.append(
-                ResilientSpanExporter(describe(otlp), functools.partial(otlp_span_exporter, otlp), reporter)
+                ResilientSpanExporter(
+                    describe(otlp), functools.partial(otlp_span_exporter, otlp), reporter, scrubber
+                )
             )
         elif name == "console":
             from beacon_otel.export.console import console_span_exporter
@@ -330,13 +344,17 @@ def metric_exporters(settings: Settings, reporter: ExportReporter) -> list[Metri
     return exporters
 
 
-def log_exporters(settings: Settings, reporter: ExportReporter) -> list[LogRecordExporter]:
+def log_exporters(
+    settings: Settings, reporter: ExportReporter, scrubber: Scrubber | None = None
+) -> list[LogRecordExporter]:
     exporters: list[LogRecordExporter] = []
     for name in settings.exporters["logs"]:
         if name == "otlp":
             otlp = settings.otlp_for("logs")
             exporters.append(
-                ResilientLogExporter(describe(otlp), functools.partial(otlp_log_exporter, otlp), reporter)
+                ResilientLogExporter(
+                    describe(otlp), functools.partial(otlp_log_exporter, otlp), reporter, scrubber
+                )
             )
         elif name == "console":
             from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter

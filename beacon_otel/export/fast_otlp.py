@@ -44,6 +44,22 @@ class _RawServiceStub:
         )
 
 
+def _post(exporter: Any, payload: bytes, what: str, logger: logging.Logger) -> bool:
+    """One encoded request through an upstream HTTP exporter's client (its retries, timeout,
+    headers, TLS); True when accepted."""
+    if exporter._shutdown:
+        return False
+    result = exporter._client.export(payload)
+    if result.success:
+        return True
+    if result.status_code is not None:
+        # Name the status: the client's own last message may only say it ran out of time.
+        logger.warning(
+            "Failed to export %s batch code: %s, reason: %s", what, result.status_code, result.reason
+        )
+    return False
+
+
 class FastGrpcSpanExporter(_GrpcSpanExporter):
     """OTLP/gRPC span exporter using :class:`SpanBatchEncoder`."""
 
@@ -81,17 +97,9 @@ class FastHttpSpanExporter(_HttpSpanExporter):
 
     def export_payload(self, payload: bytes, count: int = 1) -> SpanExportResult:
         """Send an already-encoded request, with the upstream retries and timeout."""
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        result = self._client.export(payload)
-        if result.success:
-            return SpanExportResult.SUCCESS
-        if result.status_code is not None:
-            # Name the status: the client's own last message may only say it ran out of time.
-            _logger.warning(
-                "Failed to export spans batch code: %s, reason: %s", result.status_code, result.reason
-            )
-        return SpanExportResult.FAILURE
+        return (
+            SpanExportResult.SUCCESS if _post(self, payload, "spans", _logger) else SpanExportResult.FAILURE
+        )
 
 
 class FastGrpcLogExporter(_GrpcLogExporter):
@@ -120,13 +128,5 @@ class FastHttpLogExporter(_HttpLogExporter):
 
     def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:
         """Send an already-encoded request, with the upstream retries and timeout."""
-        if self._shutdown:
-            return LogRecordExportResult.FAILURE
-        result = self._client.export(payload)
-        if result.success:
-            return LogRecordExportResult.SUCCESS
-        if result.status_code is not None:
-            _log_logger.warning(
-                "Failed to export logs batch code: %s, reason: %s", result.status_code, result.reason
-            )
-        return LogRecordExportResult.FAILURE
+        accepted = _post(self, payload, "logs", _log_logger)
+        return LogRecordExportResult.SUCCESS if accepted else LogRecordExportResult.FAILURE

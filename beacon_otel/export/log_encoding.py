@@ -16,7 +16,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from beacon_otel.export.encoded_queue import EncodedBatchQueue
-from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import (
     BatchEncoder,
     _any_value,
@@ -124,18 +123,12 @@ class LogBatchEncoder(BatchEncoder):
 class EncodedLogRecordProcessor(LogRecordProcessor):
     """Sends records emitted through the OpenTelemetry Logs API into the encoded queue."""
 
-    def __init__(self, queue: EncodedBatchQueue, encoder: LogBatchEncoder, reporter: ExportReporter) -> None:
+    def __init__(self, queue: EncodedBatchQueue, encoder: LogBatchEncoder) -> None:
         self.queue = queue
         self._encoder = encoder
-        self._reporter = reporter
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        try:
-            origin, encoded = self._encoder.encode_sdk_record(log_record)
-        except Exception as error:  # a record we cannot encode must not fail the caller
-            self._reporter.failed("logs", "the log encoder", 1, f"{type(error).__name__}: {error}")
-            return
-        self.queue.put(origin, encoded)
+        self.queue.encode_and_put(self._encoder.encode_sdk_record, log_record)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis)

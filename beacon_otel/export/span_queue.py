@@ -24,21 +24,17 @@ class EncodedBatchSpanProcessor(SpanProcessor):
         scrubber: Scrubber | None = None,
     ) -> None:
         self._encoder = SpanBatchEncoder(scrubber)
-        self._reporter = reporter
         self.queue = EncodedBatchQueue("traces", exporter, self._encoder, batch, reporter)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        if not span.context.trace_flags.sampled:
-            return
-        try:
-            origin, encoded = self._encoder.origin(span), self._encoder.encode_span(span)
-        except Exception as error:  # a span we cannot encode must not fail the request
-            self._reporter.failed("traces", "the span encoder", 1, f"{type(error).__name__}: {error}")
-            return
-        self.queue.put(origin, encoded)
+        if span.context.trace_flags.sampled:
+            self.queue.encode_and_put(self._encode, span)
+
+    def _encode(self, span: ReadableSpan) -> tuple[int, bytes]:
+        return self._encoder.origin(span), self._encoder.encode_span(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis)

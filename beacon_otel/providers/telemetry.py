@@ -90,8 +90,11 @@ class ProviderTelemetry:
         with self.tracer.start_as_current_span("providers.health_check") as span:
             yield span
 
-    async def check(self, provider: Any, call: Callable[[], Any]) -> Any:
-        """Run one health check (``call``) inside its span; record metrics and a failure line."""
+    @asynccontextmanager
+    async def checking(self, provider: Any) -> AsyncIterator[CallRecord]:
+        """One health check: the block runs inside its span, with a :class:`CallRecord` that the
+        httpx hooks fill; metrics and a failure line follow. An exception escaping the block is a
+        failure too, and propagates."""
         attributes = provider_attributes(provider)
         record = CallRecord()
         token = current_call.set(record)
@@ -101,19 +104,23 @@ class ProviderTelemetry:
                 "provider.health_check", attributes=attributes, record_exception=True
             ) as span:
                 try:
-                    result = await call()
+                    yield record
                 except BaseException as error:
                     record.handled_error = error
                     outcome = Outcome(False, type(error).__name__, str(error))
-                    self.finish_check(span, provider, attributes, outcome, record, started)
+                    self._finish_check(span, provider, attributes, outcome, record, started)
                     raise
                 outcome = classify_check(getattr(provider, "healthy", None), record)
-                self.finish_check(span, provider, attributes, outcome, record, started)
-                return result
+                self._finish_check(span, provider, attributes, outcome, record, started)
         finally:
             current_call.reset(token)
 
-    def finish_check(
+    async def check(self, provider: Any, call: Callable[[], Any]) -> Any:
+        """Run one health check (``call``) as :meth:`checking` does."""
+        async with self.checking(provider):
+            return await call()
+
+    def _finish_check(
         self,
         span: Span,
         provider: Any,
