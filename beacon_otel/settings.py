@@ -99,6 +99,7 @@ class Settings:
     export_error_interval: float = 60.0
     log_format: str = "auto"
     log_level: str | None = None  # None: INFO, or whatever level the app's basicConfig asks for
+    export_access_logs: bool = False  # the server span already records each request
     scrub_patterns: tuple[str, ...] = ()
     provider_hooks: tuple[tuple[str, str], ...] = ()  # (module, class) beyond the default
     health_interval: float | None = None  # seconds; None: no continuous monitoring
@@ -459,6 +460,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_format=reader.choice("BEACON_OTEL_LOG_FORMAT", "auto", LOG_FORMATS),
         log_level=reader.choice("BEACON_OTEL_LOG_LEVEL", "", LOG_LEVELS) or None,
+        export_access_logs=reader.boolean("BEACON_OTEL_EXPORT_ACCESS_LOGS", False),
         scrub_patterns=_scrub_patterns(reader),
         provider_hooks=_provider_hooks(reader),
         health_interval=reader.parsed(

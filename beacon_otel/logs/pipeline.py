@@ -37,6 +37,8 @@ from beacon_otel.scrubbing import Scrubber
 _INTERNAL_LOGGERS = ("opentelemetry", "beacon_otel", "grpc", "urllib3")
 _CACHED_VALUE_LENGTH = 64
 _SCRUB_CACHE_LIMIT = 4096
+# Servers' access loggers: one line per request, the same facts as the request's server span.
+_ACCESS_LOGGERS = frozenset({"uvicorn.access", "gunicorn.access", "hypercorn.access"})
 _RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", "trace_id", "span_id"})
 
 
@@ -55,6 +57,7 @@ class LogPipeline:
         writer: LineWriter,
         otlp: LogEmitter | None = None,
         span_event_level: int = logging.WARNING,
+        export_access_logs: bool = False,
     ) -> None:
         self.service_name = service_name
         self.scrubber = scrubber
@@ -62,6 +65,9 @@ class LogPipeline:
         self.writer = writer
         self.otlp = otlp
         self.span_event_level = span_event_level
+        # Access lines are printed; exported only on request, since the server span of each
+        # request already carries them (and exporting them doubles the per-request cost).
+        self.export_access_logs = export_access_logs
         # ...and records logged while the pipeline itself runs (an exporter's warning, say)
         # are printed only.
         self._busy = threading.local()
@@ -84,8 +90,10 @@ class LogPipeline:
     def handle_record(self, record: logging.LogRecord) -> None:
         """A stdlib record."""
         fields = record_extras(record)
-        if record.name == "uvicorn.access":
+        export = True
+        if record.name in _ACCESS_LOGGERS:
             fields.update(uvicorn_access_fields(record))
+            export = self.export_access_logs
         if record.stack_info:
             fields["stack_info"] = record.stack_info
         self.emit(
@@ -97,6 +105,7 @@ class LogPipeline:
             exc_info=resolve_exc_info(record.exc_info),
             created=record.created,
             code=(record.pathname, record.lineno, record.funcName),
+            export=export,
         )
 
     def structlog_processor(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
@@ -129,6 +138,7 @@ class LogPipeline:
         created: float,
         code: tuple[str, int, str] | None = None,
         write: bool = True,
+        export: bool = True,
     ) -> str:
         scrub_field = self._scrub_field
         event: dict[str, Any] = {
@@ -160,8 +170,9 @@ class LogPipeline:
                 note_handled_error(handled[1])
 
         span_event = level_number >= self.span_event_level and span.is_recording()
+        otlp = self.otlp if export else None
         if (
-            (span_event or self.otlp is not None)
+            (span_event or otlp is not None)
             and not _is_internal(logger_name)
             and not getattr(self._busy, "active", False)
         ):
@@ -169,8 +180,8 @@ class LogPipeline:
             try:
                 if span_event:
                     span.add_event("log", _span_event_attributes(event))
-                if self.otlp is not None:
-                    self.otlp.emit(
+                if otlp is not None:
+                    otlp.emit(
                         event,
                         created=created,
                         level_number=level_number,

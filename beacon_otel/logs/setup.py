@@ -47,6 +47,7 @@ def configure_logging(
         renderer=renderer,
         writer=LineWriter(),
         otlp=emitter,
+        export_access_logs=settings.export_access_logs,
     )
     level = LEVEL_NUMBERS[settings.log_level] if settings.log_level else None
     takeover = StdlibTakeover(PipelineHandler(pipeline), level)
