@@ -23,8 +23,8 @@ class EncodedBatchSpanProcessor(SpanProcessor):
         reporter: ExportReporter,
         scrubber: Scrubber | None = None,
     ) -> None:
-        self._encoder = SpanBatchEncoder(scrubber)
-        self.queue = EncodedBatchQueue("traces", exporter, self._encoder, batch, reporter)
+        self.encoder = SpanBatchEncoder(scrubber)
+        self.queue = EncodedBatchQueue("traces", exporter, self.encoder, batch, reporter)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -34,7 +34,7 @@ class EncodedBatchSpanProcessor(SpanProcessor):
             self.queue.encode_and_put(self._encode, span)
 
     def _encode(self, span: ReadableSpan) -> tuple[int, bytes]:
-        return self._encoder.origin(span), self._encoder.encode_span(span)
+        return self.encoder.origin(span), self.encoder.encode_span(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis)

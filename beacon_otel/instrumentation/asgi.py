@@ -16,9 +16,10 @@ from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.metrics import Histogram, Meter
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from beacon_otel.instrumentation import lifespan
+from beacon_otel.instrumentation.direct_span import ServerSpanStarter
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,6 +78,7 @@ class ServerSpanMiddleware:
     def __init__(self, app: ASGIApp, tracer: Tracer, duration: Histogram | None = None) -> None:
         self.app = app
         self.tracer = tracer
+        self._start_span = ServerSpanStarter(tracer).start
         self.duration = duration
         # Header names the global propagators read (traceparent, baggage, x-trace-id, ...).
         self._trace_headers = frozenset(propagate.get_global_textmap().fields)
@@ -116,14 +118,7 @@ class ServerSpanMiddleware:
         if user_agent:
             attributes["user_agent.original"] = user_agent
 
-        span = self.tracer.start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+        span = self._start_span(method, parent, attributes)
         token = context.attach(trace.set_span_in_context(span, parent))
         status_code = 0
 
