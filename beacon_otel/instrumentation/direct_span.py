@@ -51,12 +51,14 @@ def valid_attribute_value(value: object) -> bool:
     return not kinds or next(iter(kinds)) in _PRIMITIVES
 
 
-def _truncated(value: AttributeValue, limit: int | None) -> AttributeValue:
-    if limit is None:
-        return value
+def _stored(value: AttributeValue, limit: int | None) -> AttributeValue:
+    """The value as the span keeps it: sequences copied (the caller may change theirs later),
+    strings cut to the length limit."""
     if isinstance(value, str):
-        return value[:limit]
-    if isinstance(value, (list, tuple)):
+        return value if limit is None else value[:limit]
+    if isinstance(value, Sequence):
+        if limit is None:
+            return tuple(value)
         return tuple(item[:limit] if isinstance(item, str) else item for item in value)
     return value
 
@@ -113,7 +115,7 @@ class DirectSpan(trace.Span):
         self._links: list[Link] = []
         self._on_end = route.on_end
         limit = self._limits.max_span_attributes
-        if limit is not None and len(attributes) > limit:
+        if self._limits.max_attribute_length is not None or (limit is not None and len(attributes) > limit):
             self._attributes = {}
             self.set_attributes(attributes)
 
@@ -149,7 +151,7 @@ class DirectSpan(trace.Span):
             if limit is not None and len(self._attributes) >= limit:
                 self.dropped_attributes += 1
                 return
-        self._attributes[key] = _truncated(value, self._limits.max_attribute_length)
+        self._attributes[key] = _stored(value, self._limits.max_attribute_length)
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         for key, value in attributes.items():
@@ -198,10 +200,10 @@ class DirectSpan(trace.Span):
         # OK is final; UNSET never overrides (the SDK's rules).
         if self.end_time is not None or self.status.status_code is StatusCode.OK:
             return
-        if isinstance(status, Status):
+        if isinstance(status, StatusCode):
+            status = Status(status, description)
+        if isinstance(status, Status) and status.status_code is not StatusCode.UNSET:
             self.status = status
-        elif isinstance(status, StatusCode):
-            self.status = Status(status, description)
 
     def record_exception(
         self,
