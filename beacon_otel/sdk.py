@@ -24,10 +24,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
+    DEFAULT_ON,
     ParentBased,
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from beacon_otel.export.encoded_queue import EncodedBatchQueue
 from beacon_otel.export.exporters import (
@@ -40,6 +42,8 @@ from beacon_otel.export.exporters import (
 from beacon_otel.export.log_encoding import EncodedLogRecordProcessor, LogBatchEncoder
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
+from beacon_otel.instrumentation import server_metrics
+from beacon_otel.instrumentation.server_metrics import FastServerMetrics, WithServerMetrics
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter, SdkLogEmitter
 from beacon_otel.scrubbing import Scrubber
@@ -106,7 +110,7 @@ def build_sampler(settings: Settings) -> Sampler:
         return ParentBased(ALWAYS_OFF)
     if name == "parentbased_traceidratio":
         return ParentBased(TraceIdRatioBased(ratio))
-    return ParentBased(ALWAYS_ON)
+    return DEFAULT_ON  # ParentBased(ALWAYS_ON), the instance server spans recognise
 
 
 def build_propagator(settings: Settings) -> TextMapPropagator:
@@ -136,6 +140,7 @@ class Telemetry:
     readers: list[MetricReader] = field(default_factory=list)
     log_queue: EncodedBatchQueue | None = None
     log_encoder: LogBatchEncoder = field(default_factory=LogBatchEncoder)
+    server_metrics: FastServerMetrics | None = None
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
@@ -195,12 +200,24 @@ def build_telemetry(settings: Settings) -> Telemetry:
             processor = SimpleSpanProcessor(span_exporter)
         tracer_provider.add_span_processor(processor)
 
-    readers: list[MetricReader] = [
-        PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_ms)
-        for exporter in metric_exporters(settings, reporter)
-    ]
+    fast_server_metrics = (
+        FastServerMetrics(resource, InstrumentationScope(server_metrics.SCOPE_NAME, _version()))
+        if settings.http_server_metrics
+        else None
+    )
+    readers: list[MetricReader] = []
+    for metric_exporter in metric_exporters(settings, reporter):
+        if fast_server_metrics is not None:
+            metric_exporter = WithServerMetrics(metric_exporter, fast_server_metrics)
+        readers.append(
+            PeriodicExportingMetricReader(
+                metric_exporter, export_interval_millis=settings.metric_export_interval_ms
+            )
+        )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     _observe_drops(meter_provider, reporter)
+    if fast_server_metrics is not None:
+        fast_server_metrics.register_active_requests(meter_provider, _version())
 
     logger_provider = LoggerProvider(resource=resource)
     log_queue: EncodedBatchQueue | None = None
@@ -231,6 +248,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
         readers,
         log_queue=log_queue,
         log_encoder=log_encoder,
+        server_metrics=fast_server_metrics,
     )
 
 
@@ -251,4 +269,6 @@ def install(telemetry: Telemetry) -> None:
     trace.set_tracer_provider(telemetry.tracer_provider)
     metrics.set_meter_provider(telemetry.meter_provider)
     set_logger_provider(telemetry.logger_provider)
+    if telemetry.server_metrics is not None:
+        server_metrics.install(telemetry.server_metrics, telemetry.meter_provider)
     propagate.set_global_textmap(build_propagator(telemetry.settings))

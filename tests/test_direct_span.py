@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
+    DEFAULT_ON,
     Decision,
     ParentBased,
     Sampler,
@@ -554,8 +555,13 @@ def test_always_off_gives_a_non_recording_span_and_exports_nothing(make_pipeline
     assert pipeline.exporter.requests == []
 
 
-def test_an_unsampled_remote_parent_is_followed(make_pipeline: PipelineFactory) -> None:
-    pipeline = make_pipeline(sampler=ParentBased(ALWAYS_ON))
+@pytest.mark.parametrize(
+    "sampler",
+    [DEFAULT_ON, ParentBased(ALWAYS_ON)],
+    ids=["default instance (decided without the call)", "another ParentBased (asked)"],
+)
+def test_an_unsampled_remote_parent_is_followed(make_pipeline: PipelineFactory, sampler: Sampler) -> None:
+    pipeline = make_pipeline(sampler=sampler)
     span = pipeline.start("GET /follow", remote_parent(flags=TraceFlags.DEFAULT), {})
     assert not span.is_recording()
     assert span.get_span_context().trace_id == REMOTE_TRACE_ID

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from beacon_otel.instrumentation import lifespan
 from beacon_otel.instrumentation.direct_span import ServerSpanStarter
+from beacon_otel.instrumentation.server_metrics import ServerMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,19 +27,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Semantic-convention bucket boundaries for http.server.request.duration (seconds).
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-
-
-def request_duration_histogram(meter: Meter) -> Histogram:
-    return meter.create_histogram(
-        "http.server.request.duration",
-        unit="s",
-        description="Duration of HTTP server requests.",
-        explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-    )
 
 
 def route_template(scope: Scope) -> str | None:
@@ -75,11 +63,11 @@ def _server_address(headers: dict[str, str], scope: Scope) -> tuple[str | None, 
 class ServerSpanMiddleware:
     """Wraps an ASGI app; only ``http`` scopes are traced, lifespan and websockets pass through."""
 
-    def __init__(self, app: ASGIApp, tracer: Tracer, duration: Histogram | None = None) -> None:
+    def __init__(self, app: ASGIApp, tracer: Tracer, metrics: ServerMetrics | None = None) -> None:
         self.app = app
         self.tracer = tracer
         self._start_span = ServerSpanStarter(tracer).start
-        self.duration = duration
+        self.metrics = metrics
         # Header names the global propagators read (traceparent, baggage, x-trace-id, ...).
         self._trace_headers = frozenset(propagate.get_global_textmap().fields)
 
@@ -119,6 +107,9 @@ class ServerSpanMiddleware:
             attributes["user_agent.original"] = user_agent
 
         span = self._start_span(method, parent, attributes)
+        scheme = attributes["url.scheme"]
+        if self.metrics is not None:
+            self.metrics.request_started(method, scheme)
         token = context.attach(trace.set_span_in_context(span, parent))
         status_code = 0
 
@@ -154,10 +145,10 @@ class ServerSpanMiddleware:
                 end_attributes["error.type"] = error_type
             span.set_attributes(end_attributes)
             span.end()
-            if self.duration is not None:
-                metric_attributes: dict[str, Any] = {
-                    "http.request.method": method,
-                    "url.scheme": attributes["url.scheme"],
-                    **end_attributes,
-                }
-                self.duration.record(time.perf_counter() - started, metric_attributes)
+            if self.metrics is not None:
+                self.metrics.request_ended(
+                    method,
+                    scheme,
+                    time.perf_counter() - started,
+                    (method, scheme, route, status_code, error_type),
+                )

@@ -28,6 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
@@ -36,6 +37,15 @@ from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 
 _PRIMITIVES = (str, bool, int, float)
 _UNSET = Status(StatusCode.UNSET)
+# Trace flags by (sampled, random trace id).
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        | (TraceFlags.RANDOM_TRACE_ID if random else TraceFlags.DEFAULT)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
 
 
 def valid_attribute_value(value: object) -> bool:
@@ -299,23 +309,29 @@ class ServerSpanStarter:
         else:
             trace_id = parent_context.trace_id
             random_trace_id = parent_context.trace_flags.random_trace_id
-        sampling = tracer.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, ())
-        flags = TraceFlags.SAMPLED if sampling.decision.is_sampled() else TraceFlags.DEFAULT
-        if random_trace_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
+        if tracer.sampler is DEFAULT_ON:
+            # The default sampler's verdict, without the call: a root is sampled, a child
+            # follows its parent, the attributes are the span's own, the trace state the parent's.
+            sampled = parent_context is None or parent_context.trace_flags.sampled
+            recording = sampled
+            trace_state = None if parent_context is None else parent_context.trace_state
+        else:
+            sampling = tracer.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, ())
+            sampled = sampling.decision.is_sampled()
+            recording = sampling.decision.is_recording()
+            trace_state = sampling.trace_state
+            # The sampler hands back the attributes the span starts with (its own added, if any).
+            attributes = dict(sampling.attributes)
         span_context = SpanContext(
             trace_id,
             tracer.id_generator.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(flags),
-            trace_state=sampling.trace_state,
+            trace_flags=_FLAGS[sampled, random_trace_id],
+            trace_state=trace_state,
         )
-        if not sampling.decision.is_recording():
+        if not recording:
             return trace.NonRecordingSpan(span_context)
-        # The sampler hands back the attributes the span starts with (its own added, if any).
-        return DirectSpan(
-            name, span_context, parent_context, SpanKind.SERVER, dict(sampling.attributes), route
-        )
+        return DirectSpan(name, span_context, parent_context, SpanKind.SERVER, attributes, route)
 
     def _direct_route(self, tracer: trace.Tracer) -> DirectRoute | None:
         if not isinstance(tracer, SdkTracer):

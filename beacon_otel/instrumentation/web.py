@@ -12,9 +12,10 @@ import functools
 from types import ModuleType
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 
-from beacon_otel.instrumentation.asgi import ServerSpanMiddleware, request_duration_histogram
+from beacon_otel.instrumentation.asgi import ServerSpanMiddleware
+from beacon_otel.instrumentation.server_metrics import server_metrics
 from beacon_otel.settings import Settings
 
 SCOPE_NAME = "beacon_otel.instrumentation.asgi"
@@ -28,18 +29,14 @@ def _wrap_build_middleware_stack(cls: type, settings: Settings) -> None:
     from beacon_otel import __version__
 
     tracer = trace.get_tracer(SCOPE_NAME, __version__)
-    duration = (
-        request_duration_histogram(metrics.get_meter(SCOPE_NAME, __version__))
-        if settings.http_server_metrics
-        else None
-    )
+    metrics = server_metrics(__version__) if settings.http_server_metrics else None
 
     @functools.wraps(original)
     def build_middleware_stack(self: Any) -> Any:
         stack = original(self)
         if isinstance(stack, ServerSpanMiddleware) or _app_traces_itself(self):
             return stack
-        return ServerSpanMiddleware(stack, tracer, duration)
+        return ServerSpanMiddleware(stack, tracer, metrics)
 
     setattr(build_middleware_stack, _PATCHED, True)
     cls.build_middleware_stack = build_middleware_stack  # type: ignore[attr-defined]
