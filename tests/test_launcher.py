@@ -51,10 +51,13 @@ def test_server_and_client_spans_arrive_over_otlp(
             )  # start-up sweep + this request
         )
         metrics = receiver.wait_for_metrics(
-            lambda got: any(
-                m.name == "http.server.request.duration"
-                and any(attributes.get("http.route") == "/providers" for attributes, _ in m.data_points)
-                for m in got
+            lambda got: (
+                any(
+                    m.name == "http.server.request.duration"
+                    and any(attributes.get("http.route") == "/providers" for attributes, _ in m.data_points)
+                    for m in got
+                )
+                and any(m.name == "http.server.active_requests" for m in got)
             )
         )
 
@@ -71,8 +74,29 @@ def test_server_and_client_spans_arrive_over_otlp(
     assert urls == sorted(f"{fake_providers.endpoint(n)}/health" for n in ("golem-us", "modal-eu"))
     assert all(s.trace_id == server.trace_id for s in children)
 
-    duration = next(m for m in metrics if m.name == "http.server.request.duration")
+    duration = next(
+        m
+        for m in metrics
+        if m.name == "http.server.request.duration"
+        and any(attributes.get("http.route") == "/providers" for attributes, _ in m.data_points)
+    )
     assert duration.unit == "s" and duration.kind == "histogram"
+    assert duration.scope == "beacon_otel.instrumentation.asgi"
+    assert duration.resource["service.instance.id"] == server.resource["service.instance.id"]
+    (providers_point,) = [
+        value for attributes, value in duration.data_points if attributes.get("http.route") == "/providers"
+    ]
+    (providers_attributes,) = [a for a, _ in duration.data_points if a.get("http.route") == "/providers"]
+    assert providers_attributes == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "http.route": "/providers",
+        "http.response.status_code": 200,
+    }
+    assert providers_point["count"] == 1 and len(providers_point["bucket_counts"]) == 15
+    assert sum(providers_point["bucket_counts"]) == 1 and 0 < providers_point["sum"] < 10
+    active = next(m for m in metrics if m.name == "http.server.active_requests")
+    assert active.kind == "sum" and not active.is_monotonic
 
     resource = server.resource
     assert resource["service.name"] == "router-test"
