@@ -156,8 +156,10 @@ def test_planted_secrets_never_leave_the_process(
         assert response.json()["success"] is True
         receiver.wait_for_spans(lambda got: any(s.name.startswith("INSERT") for s in got))
         records = receiver.wait_for_logs(
-            lambda got: any("Connecting to database" in str(r.body) for r in got)
-            and any(r.attributes.get("url.path") == "/inference" for r in got)
+            lambda got: (
+                any("Connecting to database" in str(r.body) for r in got)
+                and any(r.attributes.get("url.path") == "/inference" for r in got)
+            )
         )
         stop(app.process)
         app_output = app.output()

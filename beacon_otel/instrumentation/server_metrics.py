@@ -141,7 +141,8 @@ class FastServerMetrics:
     def request_ended(self, method: str, scheme: str, seconds: float, key: SeriesKey) -> None:
         bucket = bisect_left(self._bounds, seconds)  # buckets include their upper bound
         with self._lock:
-            self._active[(method, scheme)] -= 1
+            active_key = (method, scheme)
+            self._active[active_key] = self._active.get(active_key, 1) - 1
             for sink in self._sinks:
                 series = sink.series.get(key)
                 if series is None:
