@@ -66,6 +66,7 @@ from benchmarks.common import (
     wrk,
 )
 from benchmarks.http_overhead import PROVIDERS, variant_env
+from benchmarks.million_spans import peak_rss_mb
 from benchmarks.sink_throughput import (
     LEGACY_DDL,
     TOKEN,
@@ -85,21 +86,6 @@ MILLION = 1_000_000
 
 
 # --- processes ------------------------------------------------------------------------------------
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a live process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def postgres_backend_peak_mb(server: PostgresServer) -> float:
@@ -339,32 +325,6 @@ def lost_spans(outcome: Outcome) -> tuple[int, int, str]:
 # --- the memory bound -----------------------------------------------------------------------------
 
 
-def million_child(total: int) -> int:
-    """Runs under beacon-otel-run: create ``total`` spans, print RSS every 100,000."""
-    from opentelemetry import trace
-
-    tracer = trace.get_tracer("benchmarks.e2e")
-    step = 100_000
-    started = time.perf_counter()
-    for index in range(total):
-        with tracer.start_as_current_span("provider.call", kind=trace.SpanKind.CLIENT) as span:
-            span.set_attribute("beacon.job_id", f"job-{index}")
-            span.set_attribute("beacon.provider.region", "us-east")
-            span.set_attribute("http.response.status_code", 200)
-        if index == 9_999:
-            time.sleep(1.0)  # let the exporter try (and fail) once before the baseline
-            print(f"baseline spans={index + 1} rss_mb={rss_mb(os.getpid()):.1f}", flush=True)
-        if (index + 1) % step == 0:
-            print(
-                f"spans={index + 1} rss_mb={rss_mb(os.getpid()):.1f} "
-                f"elapsed_s={time.perf_counter() - started:.1f}",
-                flush=True,
-            )
-    time.sleep(3.0)  # two metric intervals, so beacon.telemetry.dropped is exported
-    print(f"done peak_mb={peak_rss_mb(os.getpid()):.1f}", flush=True)
-    return 0
-
-
 def million_run(directory: Path) -> dict[str, Any]:
     from beacon_otel.testing.otlp_receiver import OtlpReceiver
 
@@ -381,7 +341,7 @@ def million_run(directory: Path) -> dict[str, Any]:
         env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env['PYTHONPATH']}"
         started = time.perf_counter()
         done = subprocess.run(
-            [str(BIN / "beacon-otel-run"), sys.executable, "-m", "benchmarks.e2e", "--million-child"],
+            [str(BIN / "beacon-otel-run"), sys.executable, "-m", "benchmarks.million_spans", str(MILLION)],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -549,12 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
     parser.add_argument("--million", action="store_true", help="add the 1,000,000-span memory-bound run")
     parser.add_argument("--million-only", action="store_true", help="only the memory-bound run")
-    parser.add_argument("--million-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--only", action="append", choices=VARIANTS, help="run only these (and the baseline)")
     parser.add_argument("--write", type=Path, help="update this markdown file's section with the results")
     args = parser.parse_args(argv)
-    if args.million_child:
-        return million_child(MILLION)
 
     directory = Path(tempfile.mkdtemp(prefix="beacon-e2e-"))
     print(f"logs in {directory}", flush=True)
