@@ -42,8 +42,8 @@ from beacon_otel.export.exporters import (
 from beacon_otel.export.log_encoding import EncodedLogRecordProcessor, LogBatchEncoder
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
-from beacon_otel.instrumentation import server_metrics
-from beacon_otel.instrumentation.server_metrics import FastServerMetrics, WithServerMetrics
+from beacon_otel.instrumentation import http_metrics
+from beacon_otel.instrumentation.http_metrics import FastHttpMetrics, WithHttpMetrics
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter, SdkLogEmitter
 from beacon_otel.scrubbing import Scrubber
@@ -140,7 +140,7 @@ class Telemetry:
     readers: list[MetricReader] = field(default_factory=list)
     log_queue: EncodedBatchQueue | None = None
     log_encoder: LogBatchEncoder = field(default_factory=LogBatchEncoder)
-    server_metrics: FastServerMetrics | None = None
+    http_metrics: FastHttpMetrics | None = None
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
@@ -156,19 +156,22 @@ class Telemetry:
 def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> None:
     """``beacon.telemetry.dropped``: spans and log records lost, per signal and reason
     (``queue_full``: the queue was full; ``export_failed``: an export failed for good), so the
-    loss is visible where the rest of the telemetry is."""
+    loss is visible where the rest of the telemetry is.
+
+    Zeros are reported too: a dashboard then reads "nothing lost" rather than "no data", and
+    every collection has a point to export, which the HTTP durations aggregated outside the
+    SDK (:mod:`beacon_otel.instrumentation.http_metrics`) count on to reach the exporters."""
     from opentelemetry.metrics import CallbackOptions, Observation
 
     def observe(options: CallbackOptions) -> list[Observation]:
-        observations = []
-        for signal in ("traces", "logs"):
+        return [
+            Observation(count, {"signal": signal, "reason": reason})
+            for signal in ("traces", "logs")
             for reason, count in (
                 ("queue_full", reporter.dropped_total(signal)),
                 ("export_failed", reporter.failed_total(signal)),
-            ):
-                if count:
-                    observations.append(Observation(count, {"signal": signal, "reason": reason}))
-        return observations
+            )
+        ]
 
     meter_provider.get_meter("beacon_otel.export").create_observable_counter(
         "beacon.telemetry.dropped",
@@ -200,24 +203,19 @@ def build_telemetry(settings: Settings) -> Telemetry:
             processor = SimpleSpanProcessor(span_exporter)
         tracer_provider.add_span_processor(processor)
 
-    fast_server_metrics = (
-        FastServerMetrics(resource, InstrumentationScope(server_metrics.SCOPE_NAME, _version()))
-        if settings.http_server_metrics
-        else None
-    )
+    fast_http_metrics = FastHttpMetrics(resource, InstrumentationScope(http_metrics.SCOPE_NAME, _version()))
     readers: list[MetricReader] = []
     for metric_exporter in metric_exporters(settings, reporter):
-        if fast_server_metrics is not None:
-            metric_exporter = WithServerMetrics(metric_exporter, fast_server_metrics)
         readers.append(
             PeriodicExportingMetricReader(
-                metric_exporter, export_interval_millis=settings.metric_export_interval_ms
+                WithHttpMetrics(metric_exporter, fast_http_metrics),
+                export_interval_millis=settings.metric_export_interval_ms,
             )
         )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     _observe_drops(meter_provider, reporter)
-    if fast_server_metrics is not None:
-        fast_server_metrics.register_active_requests(meter_provider, _version())
+    if settings.http_server_metrics:
+        fast_http_metrics.register_active_requests(meter_provider, _version())
 
     logger_provider = LoggerProvider(resource=resource)
     log_queue: EncodedBatchQueue | None = None
@@ -248,7 +246,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
         readers,
         log_queue=log_queue,
         log_encoder=log_encoder,
-        server_metrics=fast_server_metrics,
+        http_metrics=fast_http_metrics,
     )
 
 
@@ -269,6 +267,6 @@ def install(telemetry: Telemetry) -> None:
     trace.set_tracer_provider(telemetry.tracer_provider)
     metrics.set_meter_provider(telemetry.meter_provider)
     set_logger_provider(telemetry.logger_provider)
-    if telemetry.server_metrics is not None:
-        server_metrics.install(telemetry.server_metrics, telemetry.meter_provider)
+    if telemetry.http_metrics is not None:
+        http_metrics.install(telemetry.http_metrics, telemetry.meter_provider)
     propagate.set_global_textmap(build_propagator(telemetry.settings))

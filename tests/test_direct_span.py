@@ -2,7 +2,7 @@
 
 Every test builds a real SDK ``TracerProvider`` (never the global one) whose processor is
 beacon-otel's ``EncodedBatchSpanProcessor`` with an exporter that decodes each payload, starts
-spans with ``ServerSpanStarter`` as the ASGI middleware does, flushes the processor and asserts
+spans with ``DirectSpanStarter`` as the ASGI middleware does, flushes the processor and asserts
 on the decoded ``ExportTraceServiceRequest``.
 """
 
@@ -49,7 +49,7 @@ from opentelemetry.util.types import Attributes
 
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
-from beacon_otel.instrumentation.direct_span import DirectSpan, ServerSpanStarter
+from beacon_otel.instrumentation.direct_span import DirectSpan, DirectSpanStarter
 from beacon_otel.settings import BatchSettings
 
 REMOTE_TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
@@ -86,7 +86,7 @@ class Pipeline:
     tracer: trace.Tracer
     processor: EncodedBatchSpanProcessor
     exporter: DecodingExporter
-    starter: ServerSpanStarter
+    starter: DirectSpanStarter
 
     def start(
         self,
@@ -141,7 +141,7 @@ def make_pipeline() -> Iterator[PipelineFactory]:
         provider = TracerProvider(**provider_options)
         provider.add_span_processor(processor)
         tracer = provider.get_tracer(scope, scope_version, attributes=scope_attributes)
-        pipeline = Pipeline(provider, tracer, processor, exporter, ServerSpanStarter(tracer))
+        pipeline = Pipeline(provider, tracer, processor, exporter, DirectSpanStarter(tracer))
         built.append(pipeline)
         return pipeline
 
@@ -632,7 +632,7 @@ def test_a_provider_without_the_encoded_processor_gets_sdk_spans() -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    starter = ServerSpanStarter(provider.get_tracer("beacon.test"))
+    starter = DirectSpanStarter(provider.get_tracer("beacon.test"))
     span = starter.start("GET /plain", None, {"url.path": "/plain"})
     assert not isinstance(span, DirectSpan)
     assert isinstance(span, ReadableSpan)

@@ -18,16 +18,14 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from beacon_otel.instrumentation import lifespan
-from beacon_otel.instrumentation.direct_span import ServerSpanStarter
-from beacon_otel.instrumentation.server_metrics import ServerMetrics
+from beacon_otel.instrumentation.direct_span import DirectSpanStarter
+from beacon_otel.instrumentation.http_metrics import KNOWN_METHODS, ServerMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 
 
 def route_template(scope: Scope) -> str | None:
@@ -66,7 +64,7 @@ class ServerSpanMiddleware:
     def __init__(self, app: ASGIApp, tracer: Tracer, metrics: ServerMetrics | None = None) -> None:
         self.app = app
         self.tracer = tracer
-        self._start_span = ServerSpanStarter(tracer).start
+        self._start_span = DirectSpanStarter(tracer).start
         self.metrics = metrics
         # Header names the global propagators read (traceparent, baggage, x-trace-id, ...).
         self._trace_headers = frozenset(propagate.get_global_textmap().fields)
@@ -82,7 +80,7 @@ class ServerSpanMiddleware:
         started = time.perf_counter()
         headers = _headers(scope)
         method = scope.get("method", "GET")
-        if method not in _KNOWN_METHODS:
+        if method not in KNOWN_METHODS:
             method = "_OTHER"
         # Most requests carry no trace headers: skip the propagators' work for them.
         parent = propagate.extract(headers) if not self._trace_headers.isdisjoint(headers) else None

@@ -1,4 +1,4 @@
-"""Client spans for httpx and asyncpg, through the upstream instrumentors.
+"""Client spans for httpx (beacon-otel's transport wrappers, or the upstream instrumentor) and asyncpg.
 
 They are applied when the library is first imported, so a process that never imports httpx
 or asyncpg never pays for loading their instrumentation.
@@ -12,7 +12,14 @@ from beacon_otel.settings import Settings
 
 
 def instrument_httpx(module: ModuleType, settings: Settings) -> None:
-    """Client spans for every httpx request, with trace context (and X-Trace-Id) propagated."""
+    """Client spans for every httpx request, with trace context (and X-Trace-Id) propagated:
+    beacon-otel's own lean transport wrappers, or the upstream instrumentation when asked."""
+    if not settings.httpx_upstream:
+        from beacon_otel import __version__
+        from beacon_otel.instrumentation.httpx_client import instrument_transports
+
+        instrument_transports(module, __version__)
+        return
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrumentor = HTTPXClientInstrumentor()

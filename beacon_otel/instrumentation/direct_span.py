@@ -1,17 +1,17 @@
-"""Server spans that go from the request straight to the encoded export queue.
+"""Spans that go from the instrumentation straight to the encoded export queue.
 
 Why: from ``tracer.start_span`` to queued bytes, an SDK span costs about 20 µs (attribute
 validation, a lock, bounded containers, the processor fan-out), a fifth of what a trivial
 endpoint costs uvicorn and FastAPI together. When beacon-otel's encoded processor is the only
-processor of the tracer provider, nothing else ever sees the span, so the middleware keeps its
-attributes (which it built, and which are valid) in a plain dict and hands the finished span to
-the encoder itself.
+processor of the tracer provider, nothing else ever sees the span, so the instrumentation (the
+ASGI middleware, the httpx transports) keeps its attributes (which it built, and which are
+valid) in a plain dict and hands the finished span to the encoder itself.
 
-It is still a real, recording span for everything that runs inside the request: child spans
+It is still a real, recording span for everything that runs inside it: child spans
 take their parent from it, log lines their ids, warnings become its events, and the app can set
 attributes and status on it. The sampler, id generator, resource, scope and span limits are the
 tracer's own. Any other processor, a disabled tracer, the SDK's own span metrics, or an SDK
-without the attributes read here send the middleware back to ``tracer.start_span``.
+without the attributes read here send the instrumentation back to ``tracer.start_span``.
 """
 
 from __future__ import annotations
@@ -278,13 +278,14 @@ class DirectRoute:
         self.on_end = on_end
 
 
-class ServerSpanStarter:
-    """Starts the middleware's server spans: direct when nothing but the encoded processor
-    would see them, through the tracer otherwise (checked at each start: a processor can be
-    added at any time)."""
+class DirectSpanStarter:
+    """Starts an instrumentation's spans of one kind: direct when nothing but the encoded
+    processor would see them, through the tracer otherwise (checked at each start: a processor
+    can be added at any time)."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
+    def __init__(self, tracer: trace.Tracer, kind: SpanKind = SpanKind.SERVER) -> None:
         self._tracer = tracer
+        self._kind = kind
         self._seen_processors: object = None
         self._route: DirectRoute | None = None
 
@@ -295,7 +296,7 @@ class ServerSpanStarter:
             return tracer.start_span(
                 name,
                 context=parent,
-                kind=SpanKind.SERVER,
+                kind=self._kind,
                 attributes=attributes,
                 record_exception=False,
                 set_status_on_exception=False,
@@ -316,7 +317,7 @@ class ServerSpanStarter:
             recording = sampled
             trace_state = None if parent_context is None else parent_context.trace_state
         else:
-            sampling = tracer.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes, ())
+            sampling = tracer.sampler.should_sample(parent, trace_id, name, self._kind, attributes, ())
             sampled = sampling.decision.is_sampled()
             recording = sampling.decision.is_recording()
             trace_state = sampling.trace_state
@@ -331,7 +332,7 @@ class ServerSpanStarter:
         )
         if not recording:
             return trace.NonRecordingSpan(span_context)
-        return DirectSpan(name, span_context, parent_context, SpanKind.SERVER, attributes, route)
+        return DirectSpan(name, span_context, parent_context, self._kind, attributes, route)
 
     def _direct_route(self, tracer: trace.Tracer) -> DirectRoute | None:
         if not isinstance(tracer, SdkTracer):

@@ -1,12 +1,12 @@
-"""The HTTP server's metrics, aggregated where they are measured.
+"""HTTP request durations (server and client), aggregated where they are measured.
 
 Why: on the demo router, the SDK's ``Histogram.record`` costs about 8 µs per request (a
 measurement object, the current context, the exemplar filter, attributes copied and hashed by a
 generic recursive function, two locks), a tenth of what a trivial endpoint costs uvicorn and
-FastAPI together. The middleware's attributes come from a small, known set, so here a series is
-found with one tuple look-up and counted under one lock. At each collection the series are
-handed to the metrics exporters as an ordinary OTLP histogram, with the temporality each
-exporter asks for.
+FastAPI together. The instrumentations' attributes come from a small, known set, so here a
+series is found with one tuple look-up and counted under one lock. At each collection the
+series are handed to the metrics exporters as ordinary OTLP histograms, with the temporality
+each exporter asks for.
 
 ``http.server.active_requests`` is an observable up-down counter of the SDK's: it is cheap to
 keep (two dict updates per request), and since it always has a point once a request has been
@@ -41,13 +41,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 SCOPE_NAME = "beacon_otel.instrumentation.asgi"
+CLIENT_SCOPE_NAME = "beacon_otel.instrumentation.httpx"
 DURATION_NAME = "http.server.request.duration"
 DURATION_DESCRIPTION = "Duration of HTTP server requests."
-# Semantic-convention bucket boundaries for http.server.request.duration (seconds).
+CLIENT_DURATION_NAME = "http.client.request.duration"
+CLIENT_DURATION_DESCRIPTION = "Duration of HTTP client requests."
+# Semantic-convention bucket boundaries for both durations (seconds).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 
 # (http.request.method, url.scheme, http.route, http.response.status_code, error.type)
 SeriesKey = tuple[str, str, str | None, int, str | None]
+# (http.request.method, server.address, server.port, http.response.status_code, error.type)
+ClientSeriesKey = tuple[str, str, int | None, int, str | None]
 
 
 def series_attributes(key: SeriesKey) -> dict[str, Any]:
@@ -55,6 +62,18 @@ def series_attributes(key: SeriesKey) -> dict[str, Any]:
     attributes: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme}
     if route:
         attributes["http.route"] = route
+    if status:
+        attributes["http.response.status_code"] = status
+    if error_type:
+        attributes["error.type"] = error_type
+    return attributes
+
+
+def client_series_attributes(key: ClientSeriesKey) -> dict[str, Any]:
+    method, address, port, status, error_type = key
+    attributes: dict[str, Any] = {"http.request.method": method, "server.address": address}
+    if port:
+        attributes["server.port"] = port
     if status:
         attributes["http.response.status_code"] = status
     if error_type:
@@ -88,6 +107,27 @@ class SdkServerMetrics:
         self._duration.record(seconds, series_attributes(key))
 
 
+class ClientMetrics(Protocol):
+    """What the httpx instrumentation reports about each request it sent."""
+
+    def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None: ...
+
+
+class SdkClientMetrics:
+    """Through the SDK's histogram: for a meter provider beacon-otel did not build."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._duration: Histogram = meter.create_histogram(
+            CLIENT_DURATION_NAME,
+            unit="s",
+            description=CLIENT_DURATION_DESCRIPTION,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+
+    def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None:
+        self._duration.record(seconds, client_series_attributes(key))
+
+
 class _Series:
     __slots__ = ("attributes", "buckets", "count", "max", "min", "sum")
 
@@ -100,23 +140,33 @@ class _Series:
         self.max = float("-inf")
 
 
+_SERVER, _CLIENT = 0, 1
+
+
 class _Sink:
-    """The series one exporter has not been sent yet (delta) or since the start (cumulative)."""
+    """The series one exporter has not been sent yet (delta) or since the start (cumulative):
+    one table per histogram (server, client)."""
 
     __slots__ = ("series", "start_ns", "temporality")
 
     def __init__(self, temporality: AggregationTemporality) -> None:
         self.temporality = temporality
-        self.series: dict[SeriesKey, _Series] = {}
+        self.series: tuple[dict[Any, _Series], dict[Any, _Series]] = ({}, {})
         self.start_ns = time_ns()
 
 
-class FastServerMetrics:
-    """The request-duration histogram and active-request counts of this process."""
+class FastHttpMetrics:
+    """The request-duration histograms and active-request counts of this process."""
 
-    def __init__(self, resource: Resource, scope: InstrumentationScope) -> None:
+    def __init__(
+        self,
+        resource: Resource,
+        scope: InstrumentationScope,
+        client_scope: InstrumentationScope | None = None,
+    ) -> None:
         self.resource = resource
         self.scope = scope
+        self.client_scope = client_scope or InstrumentationScope(CLIENT_SCOPE_NAME, scope.version)
         self._bounds = DURATION_BUCKETS
         self._lock = threading.Lock()
         self._sinks: list[_Sink] = []
@@ -128,7 +178,7 @@ class FastServerMetrics:
         self._lock = threading.Lock()
         self._active = {}
         for sink in self._sinks:
-            sink.series = {}
+            sink.series = ({}, {})
             sink.start_ns = time_ns()
 
     # -- the middleware's side ------------------------------------------------------------------
@@ -143,17 +193,28 @@ class FastServerMetrics:
         with self._lock:
             active_key = (method, scheme)
             self._active[active_key] = self._active.get(active_key, 1) - 1
-            for sink in self._sinks:
-                series = sink.series.get(key)
-                if series is None:
-                    series = sink.series[key] = _Series(series_attributes(key), len(self._bounds) + 1)
-                series.buckets[bucket] += 1
-                series.count += 1
-                series.sum += seconds
-                if seconds < series.min:
-                    series.min = seconds
-                if seconds > series.max:
-                    series.max = seconds
+            self._count(_SERVER, key, seconds, bucket)
+
+    def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None:
+        bucket = bisect_left(self._bounds, seconds)
+        with self._lock:
+            self._count(_CLIENT, key, seconds, bucket)
+
+    def _count(self, histogram: int, key: Any, seconds: float, bucket: int) -> None:
+        """Count one duration in every sink (the caller holds the lock)."""
+        for sink in self._sinks:
+            table = sink.series[histogram]
+            series = table.get(key)
+            if series is None:
+                attributes = series_attributes(key) if histogram == _SERVER else client_series_attributes(key)
+                series = table[key] = _Series(attributes, len(self._bounds) + 1)
+            series.buckets[bucket] += 1
+            series.count += 1
+            series.sum += seconds
+            if seconds < series.min:
+                series.min = seconds
+            if seconds > series.max:
+                series.max = seconds
 
     # -- the exporters' side --------------------------------------------------------------------
 
@@ -179,46 +240,59 @@ class FastServerMetrics:
             self._sinks.append(sink)
         return sink
 
-    def collect(self, sink: _Sink) -> Metric | None:
-        """The histogram for one exporter; a delta sink starts a new interval."""
+    def collect(self, sink: _Sink) -> list[tuple[InstrumentationScope, Metric]]:
+        """The histograms for one exporter, by scope; a delta sink starts a new interval."""
         now = time_ns()
         with self._lock:
             start = sink.start_ns
-            points = [
-                (series.attributes, tuple(series.buckets), series.count, series.sum, series.min, series.max)
-                for series in sink.series.values()
+            tables = [
+                [
+                    (
+                        series.attributes,
+                        tuple(series.buckets),
+                        series.count,
+                        series.sum,
+                        series.min,
+                        series.max,
+                    )
+                    for series in table.values()
+                ]
+                for table in sink.series
             ]
             if sink.temporality is AggregationTemporality.DELTA:
-                sink.series = {}
+                sink.series = ({}, {})
                 sink.start_ns = now
-        if not points:
-            return None
-        data_points = [
-            HistogramDataPoint(
-                attributes=attributes,
-                start_time_unix_nano=start,
-                time_unix_nano=now,
-                count=count,
-                sum=total,
-                bucket_counts=buckets,
-                explicit_bounds=self._bounds,
-                min=low,
-                max=high,
-            )
-            for attributes, buckets, count, total, low, high in points
-        ]
-        return Metric(
-            name=DURATION_NAME,
-            description=DURATION_DESCRIPTION,
-            unit="s",
-            data=HistogramData(data_points=data_points, aggregation_temporality=sink.temporality),
+        described = (
+            (self.scope, DURATION_NAME, DURATION_DESCRIPTION),
+            (self.client_scope, CLIENT_DURATION_NAME, CLIENT_DURATION_DESCRIPTION),
         )
+        metrics: list[tuple[InstrumentationScope, Metric]] = []
+        for (scope, name, description), points in zip(described, tables, strict=True):
+            if not points:
+                continue
+            data_points = [
+                HistogramDataPoint(
+                    attributes=attributes,
+                    start_time_unix_nano=start,
+                    time_unix_nano=now,
+                    count=count,
+                    sum=total,
+                    bucket_counts=buckets,
+                    explicit_bounds=self._bounds,
+                    min=low,
+                    max=high,
+                )
+                for attributes, buckets, count, total, low, high in points
+            ]
+            histogram = HistogramData(data_points=data_points, aggregation_temporality=sink.temporality)
+            metrics.append((scope, Metric(name=name, description=description, unit="s", data=histogram)))
+        return metrics
 
 
-class WithServerMetrics(MetricExporter):
-    """Adds the request-duration histogram to every export of the exporter it wraps."""
+class WithHttpMetrics(MetricExporter):
+    """Adds the request-duration histograms to every export of the exporter it wraps."""
 
-    def __init__(self, exporter: MetricExporter, metrics: FastServerMetrics) -> None:
+    def __init__(self, exporter: MetricExporter, metrics: FastHttpMetrics) -> None:
         super().__init__(
             preferred_temporality=exporter._preferred_temporality,
             preferred_aggregation=exporter._preferred_aggregation,
@@ -232,9 +306,8 @@ class WithServerMetrics(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        metric = self._metrics.collect(self._sink)
-        if metric is not None:
-            metrics_data = _with_metric(metrics_data, self._metrics.resource, self._metrics.scope, metric)
+        for scope, metric in self._metrics.collect(self._sink):
+            metrics_data = _with_metric(metrics_data, self._metrics.resource, scope, metric)
         return self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -277,11 +350,11 @@ def _with_scope_metric(
     return result
 
 
-_installed: tuple[FastServerMetrics, MeterProvider] | None = None
+_installed: tuple[FastHttpMetrics, MeterProvider] | None = None
 
 
-def install(fast: FastServerMetrics, meter_provider: MeterProvider) -> None:
-    """Make ``fast`` the server metrics of apps instrumented from now on, for as long as
+def install(fast: FastHttpMetrics, meter_provider: MeterProvider) -> None:
+    """Make ``fast`` the HTTP metrics of what is instrumented from now on, for as long as
     ``meter_provider`` is the global one."""
     global _installed
     _installed = (fast, meter_provider)
@@ -290,6 +363,18 @@ def install(fast: FastServerMetrics, meter_provider: MeterProvider) -> None:
 def server_metrics(version: str) -> ServerMetrics:
     """The fast aggregation when beacon-otel built the global meter provider, the SDK's
     instruments otherwise."""
+    fast = installed_http_metrics()
+    return fast if fast is not None else SdkServerMetrics(metrics.get_meter(SCOPE_NAME, version))
+
+
+def installed_http_metrics() -> FastHttpMetrics | None:
+    """The fast aggregation, when beacon-otel built the global meter provider."""
     if _installed is not None and metrics.get_meter_provider() is _installed[1]:
         return _installed[0]
-    return SdkServerMetrics(metrics.get_meter(SCOPE_NAME, version))
+    return None
+
+
+def client_metrics(version: str) -> ClientMetrics:
+    """Like :func:`server_metrics`, for the httpx instrumentation."""
+    fast = installed_http_metrics()
+    return fast if fast is not None else SdkClientMetrics(metrics.get_meter(CLIENT_SCOPE_NAME, version))

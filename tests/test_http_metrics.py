@@ -1,4 +1,4 @@
-"""The fast HTTP server metrics: what the metric exporters receive through ``WithServerMetrics``.
+"""The fast HTTP server metrics: what the metric exporters receive through ``WithHttpMetrics``.
 
 Each test builds its own SDK ``MeterProvider`` whose readers never export on their own
 (``export_interval_millis=math.inf``); a ``reader.collect()`` is one export. No global provider is
@@ -39,13 +39,13 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from beacon_otel.instrumentation.server_metrics import (
+from beacon_otel.instrumentation.http_metrics import (
     DURATION_BUCKETS,
     DURATION_NAME,
     SCOPE_NAME,
-    FastServerMetrics,
+    FastHttpMetrics,
     SeriesKey,
-    WithServerMetrics,
+    WithHttpMetrics,
     series_attributes,
 )
 
@@ -96,10 +96,10 @@ class CapturingExporter(MetricExporter):
 
 @dataclass
 class Pipeline:
-    fast: FastServerMetrics
+    fast: FastHttpMetrics
     provider: MeterProvider
     exporters: list[CapturingExporter]
-    wrappers: list[WithServerMetrics]
+    wrappers: list[WithHttpMetrics]
     readers: list[PeriodicExportingMetricReader] = field(default_factory=list)
 
     def export(self, index: int = 0) -> MetricsData:
@@ -121,13 +121,13 @@ def _shut_down_providers() -> Iterator[None]:
         _providers.pop().shutdown()
 
 
-def make_fast(resource: Resource = RESOURCE, version: str = VERSION) -> FastServerMetrics:
-    return FastServerMetrics(resource, InstrumentationScope(SCOPE_NAME, version))
+def make_fast(resource: Resource = RESOURCE, version: str = VERSION) -> FastHttpMetrics:
+    return FastHttpMetrics(resource, InstrumentationScope(SCOPE_NAME, version))
 
 
 def pipeline(
     *temporalities: dict[type, AggregationTemporality] | None,
-    fast: FastServerMetrics | None = None,
+    fast: FastHttpMetrics | None = None,
     resource: Resource = RESOURCE,
     active_version: str | None = VERSION,
     extra_readers: tuple[PeriodicExportingMetricReader, ...] = (),
@@ -136,7 +136,7 @@ def pipeline(
     counter registered under ``active_version`` (not at all when None)."""
     fast = fast or make_fast()
     exporters = [CapturingExporter(t) for t in temporalities or (None,)]
-    wrappers = [WithServerMetrics(exporter, fast) for exporter in exporters]
+    wrappers = [WithHttpMetrics(exporter, fast) for exporter in exporters]
     readers = [PeriodicExportingMetricReader(w, export_interval_millis=math.inf) for w in wrappers]
     provider = MeterProvider(
         resource=resource, metric_readers=[*readers, *extra_readers], shutdown_on_exit=False
@@ -147,7 +147,7 @@ def pipeline(
     return Pipeline(fast, provider, exporters, wrappers, readers)
 
 
-def serve(fast: FastServerMetrics, key: SeriesKey, *durations: float) -> None:
+def serve(fast: FastHttpMetrics, key: SeriesKey, *durations: float) -> None:
     """One finished request per duration."""
     method, scheme = key[0], key[1]
     for seconds in durations:
@@ -441,7 +441,7 @@ def test_histogram_gets_a_resource_of_its_own_when_the_sdk_reports_another() -> 
 def test_other_resources_and_the_input_are_left_untouched() -> None:
     fast = make_fast()
     exporter = CapturingExporter()
-    wrapper = WithServerMetrics(exporter, fast)
+    wrapper = WithHttpMetrics(exporter, fast)
     gauge = Metric(name="x", description="", unit="", data=Sum([], AggregationTemporality.CUMULATIVE, False))
     other_scope = InstrumentationScope("lib", "1")
     foreign = ResourceMetrics(OTHER_RESOURCE, [ScopeMetrics(fast.scope, [gauge], "")], "s1")
@@ -576,7 +576,7 @@ def test_a_forked_child_starts_from_zero() -> None:
 def test_without_requests_the_export_passes_through_unchanged() -> None:
     fast = make_fast()
     exporter = CapturingExporter()
-    wrapper = WithServerMetrics(exporter, fast)
+    wrapper = WithHttpMetrics(exporter, fast)
     counter = Metric(name="c", description="", unit="", data=Sum([], AggregationTemporality.CUMULATIVE, True))
     incoming = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(fast.scope, [counter], "")], "")])
 
@@ -595,7 +595,7 @@ def test_without_requests_the_export_passes_through_unchanged() -> None:
 def test_a_delta_export_after_an_empty_interval_passes_through() -> None:
     fast = make_fast()
     exporter = CapturingExporter(DELTA)
-    wrapper = WithServerMetrics(exporter, fast)
+    wrapper = WithHttpMetrics(exporter, fast)
     serve(fast, KEY_A, 0.01)
     wrapper.export(MetricsData([]))
     assert point_for(exporter.exports[-1], ATTRS_A).count == 1
@@ -614,9 +614,9 @@ SERVER_METRICS_SCRIPT = textwrap.dedent(
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-    from beacon_otel.instrumentation import server_metrics as sm
+    from beacon_otel.instrumentation import http_metrics as sm
 
-    fast = sm.FastServerMetrics(Resource({}), InstrumentationScope(sm.SCOPE_NAME, "1"))
+    fast = sm.FastHttpMetrics(Resource({}), InstrumentationScope(sm.SCOPE_NAME, "1"))
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     other = MeterProvider()

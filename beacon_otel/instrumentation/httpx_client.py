@@ -1,0 +1,148 @@
+"""Client spans and request durations for httpx, one per request its transports send.
+
+Why not opentelemetry-instrumentation-httpx: on the demo router's fan-out it costs about
+120 µs of CPU per request sent (3,510 against 3,158 µs per fan-out of three calls, measured with
+it on and off), more than the server span, the log lines and their export together: a span
+context manager, old and new semantic conventions side by side, the URL parsed again, two
+histograms through the SDK. This one wraps the same two methods (``HTTPTransport.handle_request``
+and ``AsyncHTTPTransport.handle_async_request``, so each redirect and retry is a span of its
+own), starts a :class:`~beacon_otel.instrumentation.direct_span.DirectSpan` with the stable HTTP
+semantic conventions, injects the trace context (``traceparent``, and ``X-Trace-Id`` with the
+legacy bridge) into the request's headers, and counts ``http.client.request.duration``.
+
+``BEACON_OTEL_HTTPX_UPSTREAM=true`` uses the upstream instrumentation instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from beacon_otel.instrumentation.direct_span import DirectSpanStarter
+from beacon_otel.instrumentation.http_metrics import (
+    CLIENT_SCOPE_NAME,
+    KNOWN_METHODS,
+    ClientMetrics,
+    ClientSeriesKey,
+    client_metrics,
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_PATCHED = "_beacon_otel_patched"
+
+
+class _Call:
+    """One request in flight: its span, the context it is current in, and what its duration
+    is counted under."""
+
+    __slots__ = ("address", "method", "port", "span", "started", "token")
+
+    def __init__(self, starter: DirectSpanStarter, request: Any) -> None:
+        url = request.url
+        method = request.method.upper()
+        attributes: dict[str, Any] = {"http.request.method": method}
+        if method not in KNOWN_METHODS:
+            attributes["http.request.method"] = "_OTHER"
+            attributes["http.request.method_original"] = request.method
+            method = "_OTHER"
+        host = url.host
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        attributes["url.full"] = str(url)  # the span encoder scrubs credentials and secrets
+        attributes["server.address"] = host
+        if port:
+            attributes["server.port"] = port
+        self.method = method
+        self.address = host
+        self.port = port
+        self.started = time.perf_counter()
+        self.span = starter.start("HTTP" if method == "_OTHER" else method, None, attributes)
+        self.token = context.attach(trace.set_span_in_context(self.span))
+        propagate.inject(request.headers)
+
+    def finish(self, response: Any, error: BaseException | None, metrics: ClientMetrics | None) -> None:
+        context.detach(self.token)
+        span = self.span
+        status = 0
+        error_type: str | None = None
+        if error is not None:
+            error_type = type(error).__qualname__
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
+            span.set_attribute("error.type", error_type)
+        else:
+            status = response.status_code
+            end_attributes: dict[str, Any] = {"http.response.status_code": status}
+            version = response.extensions.get("http_version")
+            if isinstance(version, bytes) and version.startswith(b"HTTP/"):
+                end_attributes["network.protocol.version"] = version[5:].decode("ascii", "replace")
+            if status >= 400:
+                error_type = str(status)
+                span.set_status(Status(StatusCode.ERROR))
+            if error_type:
+                end_attributes["error.type"] = error_type
+            span.set_attributes(end_attributes)
+        span.end()
+        if metrics is not None:
+            key: ClientSeriesKey = (self.method, self.address, self.port, status, error_type)
+            metrics.client_request_ended(time.perf_counter() - self.started, key)
+
+
+def _wrap_sync(
+    original: Callable[[Any, Any], Any], starter: DirectSpanStarter, metrics: ClientMetrics | None
+) -> Callable[[Any, Any], Any]:
+    @functools.wraps(original)
+    def handle_request(self: Any, request: Any) -> Any:
+        if not is_http_instrumentation_enabled():
+            return original(self, request)
+        call = _Call(starter, request)
+        try:
+            response = original(self, request)
+        except BaseException as error:
+            call.finish(None, error, metrics)
+            raise
+        call.finish(response, None, metrics)
+        return response
+
+    setattr(handle_request, _PATCHED, True)
+    return handle_request
+
+
+def _wrap_async(
+    original: Callable[[Any, Any], Awaitable[Any]], starter: DirectSpanStarter, metrics: ClientMetrics | None
+) -> Callable[[Any, Any], Awaitable[Any]]:
+    @functools.wraps(original)
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        if not is_http_instrumentation_enabled():
+            return await original(self, request)
+        call = _Call(starter, request)
+        try:
+            response = await original(self, request)
+        except BaseException as error:
+            call.finish(None, error, metrics)
+            raise
+        call.finish(response, None, metrics)
+        return response
+
+    setattr(handle_async_request, _PATCHED, True)
+    return handle_async_request
+
+
+def instrument_transports(module: ModuleType, version: str) -> None:
+    """Wrap httpx's default transports (post-import hook for ``httpx``)."""
+    starter = DirectSpanStarter(trace.get_tracer(CLIENT_SCOPE_NAME, version), SpanKind.CLIENT)
+    metrics = client_metrics(version)
+    sync_cls = module.HTTPTransport
+    sync_original = sync_cls.__dict__.get("handle_request")
+    if sync_original is not None and not getattr(sync_original, _PATCHED, False):
+        sync_cls.handle_request = _wrap_sync(sync_original, starter, metrics)
+    async_cls = module.AsyncHTTPTransport
+    async_original = async_cls.__dict__.get("handle_async_request")
+    if async_original is not None and not getattr(async_original, _PATCHED, False):
+        async_cls.handle_async_request = _wrap_async(async_original, starter, metrics)
