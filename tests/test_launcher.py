@@ -126,6 +126,27 @@ def test_asgi_internal_spans_on_request(receiver: OtlpReceiver, tmp_path: Path) 
     assert any(s.kind == SERVER and s.attributes.get("http.route") == "/health" for s in spans)
 
 
+def test_upstream_httpx_instrumentation_on_request(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = otlp_env(
+        receiver.http_endpoint, DEMO_PROVIDERS=_providers(fake_providers), BEACON_OTEL_HTTPX_UPSTREAM="true"
+    )
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        assert app.get("/providers").status_code == 200
+        spans = receiver.wait_for_spans(
+            lambda got: (
+                any(s.attributes.get("http.route") == "/providers" for s in got)
+                and sum(1 for s in got if s.kind == CLIENT) >= 4
+            )
+        )
+    server = _server_span(spans, "/providers")
+    children = [s for s in spans if s.kind == CLIENT and s.parent_span_id == server.span_id]
+    assert len(children) == 2
+    assert {s.scope for s in children} == {"opentelemetry.instrumentation.httpx"}
+
+
 def test_legacy_x_trace_id_becomes_the_trace_id(
     receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
 ) -> None:
