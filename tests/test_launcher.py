@@ -58,6 +58,7 @@ def test_server_and_client_spans_arrive_over_otlp(
                     for m in got
                 )
                 and any(m.name == "http.server.active_requests" for m in got)
+                and any(m.name == "http.client.request.duration" for m in got)
             )
         )
 
@@ -73,6 +74,8 @@ def test_server_and_client_spans_arrive_over_otlp(
     urls = sorted(str(s.attributes.get("url.full") or s.attributes.get("http.url")) for s in children)
     assert urls == sorted(f"{fake_providers.endpoint(n)}/health" for n in ("golem-us", "modal-eu"))
     assert all(s.trace_id == server.trace_id for s in children)
+    assert {s.scope for s in children} == {"beacon_otel.instrumentation.httpx"}
+    assert all(s.attributes["http.response.status_code"] == 200 for s in children)
 
     duration = next(
         m
@@ -95,6 +98,9 @@ def test_server_and_client_spans_arrive_over_otlp(
     }
     assert providers_point["count"] == 1 and len(providers_point["bucket_counts"]) == 15
     assert sum(providers_point["bucket_counts"]) == 1 and 0 < providers_point["sum"] < 10
+    client_duration = next(m for m in metrics if m.name == "http.client.request.duration")
+    assert client_duration.scope == "beacon_otel.instrumentation.httpx"
+    assert {attributes["server.address"] for attributes, _ in client_duration.data_points} == {"127.0.0.1"}
     active = next(m for m in metrics if m.name == "http.server.active_requests")
     assert active.kind == "sum" and not active.is_monotonic
 
