@@ -57,6 +57,7 @@ from benchmarks.common import (
     ROOT,
     LoadResult,
     base_env,
+    compile_sources,
     cpu_seconds,
     free_port,
     machine_line,
@@ -512,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=VARIANTS, help="run only these (and the baseline)")
     parser.add_argument("--write", type=Path, help="update this markdown file's section with the results")
     args = parser.parse_args(argv)
+    compile_sources()
 
     directory = Path(tempfile.mkdtemp(prefix="beacon-e2e-"))
     print(f"logs in {directory}", flush=True)

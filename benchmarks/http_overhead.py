@@ -30,6 +30,7 @@ from benchmarks.common import (
     ROOT,
     LoadResult,
     base_env,
+    compile_sources,
     free_port,
     machine_line,
     median,
@@ -109,7 +110,8 @@ def render(results: dict[str, dict[str, object]], seconds: float, runs: int) -> 
         f"Command: `python -m benchmarks.http_overhead --seconds {seconds:g} --runs {runs}` "
         f"(machine: {machine_line()}). wrk with 2 threads and 16 connections, median of {runs} runs of "
         f"{seconds:g} s, on the same 2 cores as the app and the OTLP receiver. Both instrumented variants "
-        "export traces, metrics and logs over OTLP/HTTP to a local receiver.",
+        "export traces, metrics and logs over OTLP/HTTP to a local receiver. beacon-otel and the demo "
+        "router run from bytecode compiled beforehand, as from an installed wheel.",
         "",
         "| variant | endpoint | requests/s | ratio | p50 ms | p99 ms | app CPU µs/request | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="run only these variants (and the baseline)")
     parser.add_argument("--write", type=Path, help="update this markdown file's section with the results")
     args = parser.parse_args(argv)
+    compile_sources()
 
     receiver_grpc, receiver_http, providers_port, app_port = (free_port() for _ in range(4))
     receiver = [
