@@ -200,7 +200,10 @@ def test_flapping_provider_costs_the_app_nothing(
     failed_probes = [
         span
         for span in receiver.spans()
-        if span.status_code == 2 and str(span.attributes.get("http.url", "")).endswith("/p/modal-eu/health")
+        if span.status_code == 2
+        and str(span.attributes.get("url.full") or span.attributes.get("http.url")).endswith(
+            "/p/modal-eu/health"
+        )
     ]
     assert failed_probes, "the flapping provider's 500s were recorded as failed client spans"
 
