@@ -156,22 +156,19 @@ class Telemetry:
 def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> None:
     """``beacon.telemetry.dropped``: spans and log records lost, per signal and reason
     (``queue_full``: the queue was full; ``export_failed``: an export failed for good), so the
-    loss is visible where the rest of the telemetry is.
-
-    Zeros are reported too: a dashboard then reads "nothing lost" rather than "no data", and
-    every collection has a point to export, which the HTTP durations aggregated outside the
-    SDK (:mod:`beacon_otel.instrumentation.http_metrics`) count on to reach the exporters."""
+    loss is visible where the rest of the telemetry is."""
     from opentelemetry.metrics import CallbackOptions, Observation
 
     def observe(options: CallbackOptions) -> list[Observation]:
-        return [
-            Observation(count, {"signal": signal, "reason": reason})
-            for signal in ("traces", "logs")
+        observations = []
+        for signal in ("traces", "logs"):
             for reason, count in (
                 ("queue_full", reporter.dropped_total(signal)),
                 ("export_failed", reporter.failed_total(signal)),
-            )
-        ]
+            ):
+                if count:
+                    observations.append(Observation(count, {"signal": signal, "reason": reason}))
+        return observations
 
     meter_provider.get_meter("beacon_otel.export").create_observable_counter(
         "beacon.telemetry.dropped",
@@ -216,6 +213,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
     _observe_drops(meter_provider, reporter)
     if settings.http_server_metrics:
         fast_http_metrics.register_active_requests(meter_provider, _version())
+    fast_http_metrics.register_client_active_requests(meter_provider, _version())
 
     logger_provider = LoggerProvider(resource=resource)
     log_queue: EncodedBatchQueue | None = None

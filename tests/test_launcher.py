@@ -59,6 +59,7 @@ def test_server_and_client_spans_arrive_over_otlp(
                 )
                 and any(m.name == "http.server.active_requests" for m in got)
                 and any(m.name == "http.client.request.duration" for m in got)
+                and any(m.name == "http.client.active_requests" for m in got)
             )
         )
 
@@ -101,6 +102,9 @@ def test_server_and_client_spans_arrive_over_otlp(
     client_duration = next(m for m in metrics if m.name == "http.client.request.duration")
     assert client_duration.scope == "beacon_otel.instrumentation.httpx"
     assert {attributes["server.address"] for attributes, _ in client_duration.data_points} == {"127.0.0.1"}
+    client_active = [m for m in metrics if m.name == "http.client.active_requests"][-1]
+    assert {attributes["server.address"] for attributes, _ in client_active.data_points} == {"127.0.0.1"}
+    assert all(value == 0 for _, value in client_active.data_points), "no client request in flight"
     active = next(m for m in metrics if m.name == "http.server.active_requests")
     assert active.kind == "sum" and not active.is_monotonic
 

@@ -8,9 +8,10 @@ series is found with one tuple look-up and counted under one lock. At each colle
 series are handed to the metrics exporters as ordinary OTLP histograms, with the temporality
 each exporter asks for.
 
-``http.server.active_requests`` is an observable up-down counter of the SDK's: it is cheap to
-keep (two dict updates per request), and since it always has a point once a request has been
-served, every collection reaches the exporters, which is where the histogram joins in.
+``http.server.active_requests`` and ``http.client.active_requests`` are observable up-down
+counters of the SDK's: they are cheap to keep (two dict updates per request), and since each
+has a point once a request has been served or sent, every collection that has durations to
+report reaches the exporters, which is where the histograms join in.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class SdkServerMetrics:
 class ClientMetrics(Protocol):
     """What the httpx instrumentation reports about each request it sent."""
 
+    def client_request_started(self, method: str, address: str, port: int | None) -> None: ...
+
     def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None: ...
 
 
@@ -123,6 +126,9 @@ class SdkClientMetrics:
             description=CLIENT_DURATION_DESCRIPTION,
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
+
+    def client_request_started(self, method: str, address: str, port: int | None) -> None:
+        return None
 
     def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None:
         self._duration.record(seconds, client_series_attributes(key))
@@ -171,12 +177,14 @@ class FastHttpMetrics:
         self._lock = threading.Lock()
         self._sinks: list[_Sink] = []
         self._active: dict[tuple[str, str], int] = {}
+        self._client_active: dict[tuple[str, str, int | None], int] = {}
         os.register_at_fork(after_in_child=self._forget_parent)
 
     def _forget_parent(self) -> None:
         """A forked worker starts from zero: the parent's requests are the parent's to report."""
         self._lock = threading.Lock()
         self._active = {}
+        self._client_active = {}
         for sink in self._sinks:
             sink.series = ({}, {})
             sink.start_ns = time_ns()
@@ -195,9 +203,16 @@ class FastHttpMetrics:
             self._active[active_key] = self._active.get(active_key, 1) - 1
             self._count(_SERVER, key, seconds, bucket)
 
+    def client_request_started(self, method: str, address: str, port: int | None) -> None:
+        key = (method, address, port)
+        with self._lock:
+            self._client_active[key] = self._client_active.get(key, 0) + 1
+
     def client_request_ended(self, seconds: float, key: ClientSeriesKey) -> None:
         bucket = bisect_left(self._bounds, seconds)
+        active_key = key[:3]
         with self._lock:
+            self._client_active[active_key] = self._client_active.get(active_key, 1) - 1
             self._count(_CLIENT, key, seconds, bucket)
 
     def _count(self, histogram: int, key: Any, seconds: float, bucket: int) -> None:
@@ -226,12 +241,31 @@ class FastHttpMetrics:
             for (method, scheme), count in active
         ]
 
+    def observe_client_active(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            active = list(self._client_active.items())
+        return [
+            Observation(count, client_series_attributes((method, address, port, 0, None)))
+            for (method, address, port), count in active
+        ]
+
     def register_active_requests(self, meter_provider: MeterProvider, version: str) -> None:
+        """``http.server.active_requests``."""
         meter_provider.get_meter(SCOPE_NAME, version).create_observable_up_down_counter(
             "http.server.active_requests",
             callbacks=[self.observe_active],
             unit="{request}",
             description="Number of active HTTP server requests.",
+        )
+
+    def register_client_active_requests(self, meter_provider: MeterProvider, version: str) -> None:
+        """``http.client.active_requests``: besides its own worth, a point in every collection
+        once the client has sent a request, so that the client durations reach the exporters."""
+        meter_provider.get_meter(CLIENT_SCOPE_NAME, version).create_observable_up_down_counter(
+            "http.client.active_requests",
+            callbacks=[self.observe_client_active],
+            unit="{request}",
+            description="Number of active HTTP client requests.",
         )
 
     def add_sink(self, temporality: AggregationTemporality) -> _Sink:

@@ -44,7 +44,7 @@ class _Call:
 
     __slots__ = ("address", "method", "port", "span", "started", "token")
 
-    def __init__(self, starter: DirectSpanStarter, request: Any) -> None:
+    def __init__(self, starter: DirectSpanStarter, request: Any, metrics: ClientMetrics | None) -> None:
         url = request.url
         method = request.method.upper()
         attributes: dict[str, Any] = {"http.request.method": method}
@@ -61,6 +61,8 @@ class _Call:
         self.method = method
         self.address = host
         self.port = port
+        if metrics is not None:
+            metrics.client_request_started(method, host, port)
         self.started = time.perf_counter()
         self.span = starter.start("HTTP" if method == "_OTHER" else method, None, attributes)
         self.token = context.attach(trace.set_span_in_context(self.span))
@@ -101,7 +103,7 @@ def _wrap_sync(
     def handle_request(self: Any, request: Any) -> Any:
         if not is_http_instrumentation_enabled():
             return original(self, request)
-        call = _Call(starter, request)
+        call = _Call(starter, request, metrics)
         try:
             response = original(self, request)
         except BaseException as error:
@@ -121,7 +123,7 @@ def _wrap_async(
     async def handle_async_request(self: Any, request: Any) -> Any:
         if not is_http_instrumentation_enabled():
             return await original(self, request)
-        call = _Call(starter, request)
+        call = _Call(starter, request, metrics)
         try:
             response = await original(self, request)
         except BaseException as error:
