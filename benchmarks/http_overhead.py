@@ -41,6 +41,8 @@ from benchmarks.common import (
     wrk,
 )
 
+STARTS = 5  # cold starts per variant for the time to the first served request
+
 PROVIDERS = ("golem-us|golem|us-east", "modal-eu|modal|eu-west", "modal-ap|modal|asia-pacific")
 
 
@@ -89,7 +91,7 @@ def measure_variant(
 ) -> dict[str, object]:
     base = f"http://127.0.0.1:{app_port}"
     startups = []
-    for _ in range(3):
+    for _ in range(STARTS):
         with running(command, env) as process:
             startups.append(wait_http(f"{base}/health", process=process))
     results: dict[str, object] = {"time_to_first_request_s": median(startups)}
@@ -129,7 +131,7 @@ def render(results: dict[str, dict[str, object]], seconds: float, runs: int) -> 
             )
     lines += [
         "",
-        "| variant | time to first served request (median of 3 starts) | ratio |",
+        f"| variant | time to first served request (median of {STARTS} starts) | ratio |",
         "|---|---:|---:|",
     ]
     base_start = float(base["time_to_first_request_s"])  # type: ignore[arg-type]
