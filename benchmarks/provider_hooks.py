@@ -107,8 +107,11 @@ async def sweeps(count: int, warmup: int) -> dict[str, Any]:
 
 def telemetry_state() -> dict[str, Any]:
     """What is instrumented in this process; flushes the SDK providers (after the timing)."""
+    import httpx
     from opentelemetry import metrics, trace
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    from beacon_otel.instrumentation.httpx_client import is_instrumented
 
     tracer_provider: Any = trace.get_tracer_provider()
     sdk = hasattr(tracer_provider, "force_flush")
@@ -116,7 +119,8 @@ def telemetry_state() -> dict[str, Any]:
         tracer_provider.force_flush(10_000)
         meter_provider: Any = metrics.get_meter_provider()
         meter_provider.force_flush(10_000)
-    return {"sdk": sdk, "httpx_spans": bool(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry)}
+    upstream = bool(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry)
+    return {"sdk": sdk, "httpx_spans": upstream or is_instrumented(httpx)}
 
 
 def child(count: int, warmup: int) -> int:

@@ -148,3 +148,9 @@ def instrument_transports(module: ModuleType, version: str) -> None:
     async_original = async_cls.__dict__.get("handle_async_request")
     if async_original is not None and not getattr(async_original, _PATCHED, False):
         async_cls.handle_async_request = _wrap_async(async_original, starter, metrics)
+
+
+def is_instrumented(module: ModuleType) -> bool:
+    """Whether ``module`` (httpx) has beacon-otel's transport wrappers."""
+    method = getattr(getattr(module, "AsyncHTTPTransport", None), "handle_async_request", None)
+    return bool(getattr(method, _PATCHED, False))
