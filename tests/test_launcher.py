@@ -409,6 +409,22 @@ def test_collector_down_costs_the_app_nothing(fake_providers: FakeProviders, tmp
     assert "Failed to export" not in output, "the upstream per-batch errors must be folded into ours"
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_at_exit_a_refusing_collector_gets_one_attempt(protocol: str, receiver: OtlpReceiver) -> None:
+    """A script that ends while the collector refuses (503 / UNAVAILABLE, both retryable) does
+    not wait out the retries: its last batch is tried once."""
+    receiver.set_mode("unavailable")
+    endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
+    env = otlp_env(endpoint, protocol, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    script = "from opentelemetry import trace\ntrace.get_tracer('exit').start_span('last').end()\n"
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert receiver.rejected_counts().get("traces") == 1, receiver.stats()
+    assert "cannot export traces" in result.stdout + result.stderr, "the loss is still reported"
+
+
 @pytest.mark.parametrize("mode", ["slow", "unavailable"])
 def test_slow_or_refusing_collector_costs_the_app_nothing(
     mode: str, receiver: OtlpReceiver, tmp_path: Path

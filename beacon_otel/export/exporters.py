@@ -39,6 +39,16 @@ from beacon_otel.settings import OtlpSettings, Settings, Signal
 E = TypeVar("E")
 
 
+def _stop_retrying(exporter: object) -> None:
+    """Make an upstream OTLP exporter give up after one attempt per export: its retry loops
+    stop when their shutdown event is set (``_client._shutdown_event`` over HTTP,
+    ``_shutdown_in_progress`` over gRPC), while the exporter itself stays usable."""
+    client = getattr(exporter, "_client", None)
+    for event in (getattr(client, "_shutdown_event", None), getattr(exporter, "_shutdown_in_progress", None)):
+        if isinstance(event, threading.Event):
+            event.set()
+
+
 class _ProcessLocal(Generic[E]):
     """Holds one exporter per process, built on first use from a factory."""
 
@@ -47,6 +57,7 @@ class _ProcessLocal(Generic[E]):
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._instance: E | None = None
+        self._one_attempt = False
 
     def get(self) -> E:
         pid = os.getpid()
@@ -58,7 +69,16 @@ class _ProcessLocal(Generic[E]):
                 # After a fork the parent's exporter (and its sockets) are left untouched.
                 self._instance = self._factory()
                 self._pid = pid
+                if self._one_attempt:
+                    _stop_retrying(self._instance)
             return self._instance
+
+    def one_attempt_per_export(self) -> None:
+        """From now on (the process is exiting) each export is tried once, without backoff."""
+        self._one_attempt = True
+        existing = self.existing()
+        if existing is not None:
+            _stop_retrying(existing)
 
     def existing(self) -> E | None:
         return self._instance if self._pid == os.getpid() else None
@@ -105,6 +125,9 @@ class ResilientSpanExporter(SpanExporter):
         if delegate is not None:
             delegate.shutdown()
 
+    def one_attempt_per_export(self) -> None:
+        self._delegate.one_attempt_per_export()
+
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here
 
@@ -146,6 +169,9 @@ class ResilientLogExporter(LogRecordExporter):
         delegate = self._delegate.existing()
         if delegate is not None:
             delegate.shutdown()
+
+    def one_attempt_per_export(self) -> None:
+        self._delegate.one_attempt_per_export()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here
@@ -194,6 +220,9 @@ class ResilientMetricExporter(MetricExporter):
         delegate = self._delegate.existing()
         if delegate is not None:
             delegate.shutdown(timeout_millis=timeout_millis)
+
+    def one_attempt_per_export(self) -> None:
+        self._delegate.one_attempt_per_export()
 
 
 def describe(otlp: OtlpSettings) -> str:
