@@ -424,8 +424,24 @@ def test_invalid_attribute_values_and_keys_are_ignored(make_pipeline: PipelineFa
     span.end()
 
     exported = pipeline.only_span()
-    assert typed(exported.attributes) == {"kept": ("int_value", 7)}
+    # bytes are kept, as the Python SDK keeps them
+    assert typed(exported.attributes) == {"bytes": ("bytes_value", b"raw"), "kept": ("int_value", 7)}
     assert exported.dropped_attributes_count == 0
+
+
+def test_the_span_length_limit_cuts_span_attributes_and_the_general_one_event_attributes(
+    make_pipeline: PipelineFactory,
+) -> None:
+    limits = SpanLimits(max_span_attribute_length=3, max_attribute_length=6)
+    pipeline = make_pipeline(span_limits=limits)
+    span = pipeline.start("GET /cut", None, {"url.path": "/abcdefgh"})
+    span.set_attribute("later", "0123456789")
+    span.add_event("evt", {"detail": "0123456789"})
+    span.end()
+
+    exported = pipeline.only_span()
+    assert plain(exported.attributes) == {"url.path": "/ab", "later": "012"}
+    assert plain(exported.events[0].attributes) == {"detail": "012345"}
 
 
 def test_writes_after_end_are_ignored_and_a_second_end_queues_nothing(

@@ -411,6 +411,25 @@ def test_a_get_gives_one_direct_client_span_with_the_stable_attributes(kind: str
     assert headers(received, "traceparent") == [traceparent(span)]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_credentials_and_signatures_never_reach_the_span(kind: str) -> None:
+    out = run(
+        """
+        response = request("GET", f"http://user:secret-pw@127.0.0.1:{PORT}/ok?sig=abc123&page=2")
+        RESULT["status"] = response.status_code
+        """,
+        kind,
+    )
+    assert out["result"] == {"status": 200}
+    [span] = out["spans"]
+    port = out["port"]
+    assert span["attributes"]["url.full"] == [
+        "str",
+        f"http://REDACTED:REDACTED@127.0.0.1:{port}/ok?sig=REDACTED&page=2",
+    ]
+    assert "secret-pw" not in json.dumps(out["spans"]) and "abc123" not in json.dumps(out["spans"])
+
+
 # -- 2. parent and propagation ------------------------------------------------------------------
 
 

@@ -51,7 +51,7 @@ def _server_address(headers: dict[str, str], scope: Scope) -> tuple[str | None, 
             port = rest[1:] if rest.startswith(":") else ""
         else:
             name, _, port = host.partition(":")
-        return name, int(port) if port.isdigit() else None
+        return name, int(port) if port.isascii() and port.isdigit() else None
     server = scope.get("server")
     if server:
         return server[0], server[1]

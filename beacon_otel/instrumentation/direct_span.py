@@ -36,6 +36,7 @@ from opentelemetry.util.types import AttributeValue
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 
 _PRIMITIVES = (str, bool, int, float)
+_VALUES = (str, bool, int, float, bytes)  # bytes too, kept as bytes, as the Python SDK does
 _UNSET = Status(StatusCode.UNSET)
 # Trace flags by (sampled, random trace id).
 _FLAGS = {
@@ -51,9 +52,9 @@ _FLAGS = {
 def valid_attribute_value(value: object) -> bool:
     """An attribute value the OpenTelemetry spec allows: a primitive, or a homogeneous
     sequence of one primitive type (None allowed in between)."""
-    if isinstance(value, _PRIMITIVES):
+    if isinstance(value, _VALUES):
         return True
-    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+    if not isinstance(value, Sequence) or isinstance(value, bytearray):
         return False
     kinds = {type(item) for item in value if item is not None}
     if len(kinds) > 1:
@@ -66,7 +67,7 @@ def _stored(value: AttributeValue, limit: int | None) -> AttributeValue:
     strings cut to the length limit."""
     if isinstance(value, str):
         return value if limit is None else value[:limit]
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
         if limit is None:
             return tuple(value)
         return tuple(item[:limit] if isinstance(item, str) else item for item in value)
@@ -125,7 +126,9 @@ class DirectSpan(trace.Span):
         self._links: list[Link] = []
         self._on_end = route.on_end
         limit = self._limits.max_span_attributes
-        if self._limits.max_attribute_length is not None or (limit is not None and len(attributes) > limit):
+        if self._limits.max_span_attribute_length is not None or (
+            limit is not None and len(attributes) > limit
+        ):
             self._attributes = {}
             self.set_attributes(attributes)
 
@@ -133,7 +136,9 @@ class DirectSpan(trace.Span):
 
     @property
     def attributes(self) -> Mapping[str, Any]:
-        return MappingProxyType(self._attributes)
+        # A copy (one C-level step under the GIL): a thread that still writes to the span while
+        # it is encoded cannot change the dict under the encoder's feet.
+        return MappingProxyType(dict(self._attributes))
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -161,7 +166,7 @@ class DirectSpan(trace.Span):
             if limit is not None and len(self._attributes) >= limit:
                 self.dropped_attributes += 1
                 return
-        self._attributes[key] = _stored(value, self._limits.max_attribute_length)
+        self._attributes[key] = _stored(value, self._limits.max_span_attribute_length)
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         for key, value in attributes.items():
@@ -188,8 +193,10 @@ class DirectSpan(trace.Span):
         self._events.append(Event(name, bounded, timestamp if timestamp is not None else time_ns()))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, AttributeValue] | None = None) -> None:
-        if self.end_time is not None or context is None or not context.is_valid:
+        if self.end_time is not None or context is None:
             return
+        if not (context.is_valid or attributes or context.trace_state):
+            return  # nothing to link to or say (the SDK's rule)
         limit = self._limits.max_links
         if limit is not None and len(self._links) >= limit:
             self.dropped_links += 1

@@ -15,6 +15,7 @@ legacy bridge) into the request's headers, and counts ``http.client.request.dura
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.http import redact_url
 
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
 from beacon_otel.instrumentation.http_metrics import (
@@ -54,19 +56,23 @@ class _Call:
             method = "_OTHER"
         host = url.host
         port = url.port or _DEFAULT_PORTS.get(url.scheme)
-        attributes["url.full"] = str(url)  # the span encoder scrubs credentials and secrets
+        full = str(url)
+        # Credentials never reach the span (REDACTED:REDACTED@, as the semantic conventions ask),
+        # nor do signed query parameters; the span encoder scrubs tokens on top of that.
+        attributes["url.full"] = redact_url(full) if url.userinfo or url.query else full
         attributes["server.address"] = host
         if port:
             attributes["server.port"] = port
         self.method = method
         self.address = host
         self.port = port
-        if metrics is not None:
-            metrics.client_request_started(method, host, port)
         self.started = time.perf_counter()
         self.span = starter.start("HTTP" if method == "_OTHER" else method, None, attributes)
         self.token = context.attach(trace.set_span_in_context(self.span))
-        propagate.inject(request.headers)
+        with contextlib.suppress(Exception):  # a broken propagator must not fail the request
+            propagate.inject(request.headers)
+        if metrics is not None:
+            metrics.client_request_started(method, host, port)
 
     def finish(self, response: Any, error: BaseException | None, metrics: ClientMetrics | None) -> None:
         context.detach(self.token)
@@ -96,14 +102,25 @@ class _Call:
             metrics.client_request_ended(time.perf_counter() - self.started, key)
 
 
+def _begin(starter: DirectSpanStarter, request: Any, metrics: ClientMetrics | None) -> _Call | None:
+    """The call's telemetry, or None when it is suppressed or cannot be set up (then the
+    request goes out untraced rather than failing)."""
+    if not is_http_instrumentation_enabled():
+        return None
+    try:
+        return _Call(starter, request, metrics)
+    except Exception:
+        return None
+
+
 def _wrap_sync(
     original: Callable[[Any, Any], Any], starter: DirectSpanStarter, metrics: ClientMetrics | None
 ) -> Callable[[Any, Any], Any]:
     @functools.wraps(original)
     def handle_request(self: Any, request: Any) -> Any:
-        if not is_http_instrumentation_enabled():
+        call = _begin(starter, request, metrics)
+        if call is None:
             return original(self, request)
-        call = _Call(starter, request, metrics)
         try:
             response = original(self, request)
         except BaseException as error:
@@ -121,9 +138,9 @@ def _wrap_async(
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     @functools.wraps(original)
     async def handle_async_request(self: Any, request: Any) -> Any:
-        if not is_http_instrumentation_enabled():
+        call = _begin(starter, request, metrics)
+        if call is None:
             return await original(self, request)
-        call = _Call(starter, request, metrics)
         try:
             response = await original(self, request)
         except BaseException as error:

@@ -37,8 +37,10 @@ from beacon_otel.scrubbing import Scrubber
 _INTERNAL_LOGGERS = ("opentelemetry", "beacon_otel", "grpc", "urllib3")
 _CACHED_VALUE_LENGTH = 64
 _SCRUB_CACHE_LIMIT = 4096
-# Servers' access loggers: one line per request, the same facts as the request's server span.
-_ACCESS_LOGGERS = frozenset({"uvicorn.access", "gunicorn.access", "hypercorn.access"})
+# ASGI servers' access loggers: one line per request, the same facts as the server span that
+# beacon-otel's middleware gives the request (gunicorn's own access log serves WSGI apps, which
+# get no server span, so its lines stay exported).
+_ACCESS_LOGGERS = frozenset({"uvicorn.access", "hypercorn.access"})
 _RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", "trace_id", "span_id"})
 
 
