@@ -748,6 +748,15 @@ def test_otlp_attributes_are_typed(harness: Harness) -> None:
     assert line["count"] == 3 and line["huge"] == 2**64 and line["missing"] is None
 
 
+def test_a_number_under_a_secret_key_is_scrubbed_and_other_numbers_kept(harness: Harness) -> None:
+    log = harness.logger()
+    for _ in range(2):  # the second time through the per-key cache
+        log.info("login", extra={"password": 123456, "attempts": 3, "ratio": 0.5, "ok": True})
+    for line in harness.lines():
+        assert (line["password"], line["attempts"], line["ratio"], line["ok"]) == (REDACTED, 3, 0.5, True)
+    assert "123456" not in harness.out.getvalue()
+
+
 def test_secrets_scrubbed_in_line_otlp_and_span_event(harness: Harness) -> None:
     log = harness.logger()
     with harness.tracer.start_as_current_span("op") as span:
