@@ -50,6 +50,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     database.asyncpg.TooManyConnectionsError,
     database.asyncpg.AdminShutdownError,
     database.asyncpg.ConnectionDoesNotExistError,
+    # A connection that Postgres dropped in the middle of an operation ("cannot switch to state
+    # 15; another operation is in progress"): seen while Postgres restarts.
+    database.asyncpg.InternalClientError,
 )
 
 
