@@ -58,13 +58,13 @@ from typing import Any
 import asyncpg
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from beacon_otel.settings import DEFAULT_SINK_SERVICE_MAP
 from beacon_otel.sink import database as sink_database
 from beacon_otel.sink.mapping import map_request
 from benchmarks.common import BIN, ROOT, base_env, cpu_seconds, free_port, machine_line, replace_section
+from tests.support.otlp import add_attributes
 
 # Importing the tests' helper is acceptable in this one benchmark: it is the one way the project
 # starts a throwaway Postgres (as root it runs the server as the postgres user via runuser).
@@ -264,25 +264,11 @@ STACKTRACE = "Traceback (most recent call last):\n" + "".join(
 )
 
 
-def _set_attributes(target: Any, values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        pair: KeyValue = target.add()
-        pair.key = key
-        if isinstance(value, bool):
-            pair.value.bool_value = value
-        elif isinstance(value, int):
-            pair.value.int_value = value
-        elif isinstance(value, float):
-            pair.value.double_value = value
-        else:
-            pair.value.string_value = value
-
-
 def realistic_request(spans: int) -> tuple[ExportTraceServiceRequest, list[bytes], list[bytes]]:
     """A batch of ``spans`` spans (server spans and their client children); its span and trace ids."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    _set_attributes(resource_spans.resource.attributes, RESOURCE)
+    add_attributes(resource_spans.resource.attributes, RESOURCE)
     server_scope = resource_spans.scope_spans.add()
     server_scope.scope.name, server_scope.scope.version = "beacon_otel.instrumentation.asgi", "0.4.0"
     client_scope = resource_spans.scope_spans.add()
@@ -299,7 +285,7 @@ def realistic_request(spans: int) -> tuple[ExportTraceServiceRequest, list[bytes
         server.trace_id, server.span_id, server.parent_span_id = trace_id, server_id, b"\x5a" * 8
         server.name, server.kind = "POST /v1/jobs/{job_id}/route", Span.SPAN_KIND_SERVER
         server.start_time_unix_nano, server.end_time_unix_nano = start, start + 48_000_000
-        _set_attributes(
+        add_attributes(
             server.attributes,
             {
                 "http.request.method": "POST",
@@ -324,7 +310,7 @@ def realistic_request(spans: int) -> tuple[ExportTraceServiceRequest, list[bytes
         client.trace_id, client.span_id, client.parent_span_id = trace_id, client_id, server_id
         client.name, client.kind = "POST", Span.SPAN_KIND_CLIENT
         client.start_time_unix_nano, client.end_time_unix_nano = start + 2_000_000, start + 45_000_000
-        _set_attributes(
+        add_attributes(
             client.attributes,
             {
                 "http.request.method": "POST",
@@ -343,7 +329,7 @@ def realistic_request(spans: int) -> tuple[ExportTraceServiceRequest, list[bytes
             client.status.code, client.status.message = Status.STATUS_CODE_ERROR, "upstream timed out"
             event = client.events.add()
             event.name, event.time_unix_nano = "exception", start + 45_000_000
-            _set_attributes(
+            add_attributes(
                 event.attributes,
                 {
                     "exception.type": "httpx.ReadTimeout",

@@ -9,31 +9,17 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from beacon_otel.settings import ConfigError, load_sink_settings
 from beacon_otel.sink.mapping import COLUMNS, map_request, span_uuid
+from tests.support.otlp import add_attributes
 
 TRACE = uuid.UUID("6f1c2a9e-5b7d-4c3e-9a1b-2c3d4e5f6a7b")
 SPAN = bytes.fromhex("00f067aa0ba902b7")
 PARENT = bytes.fromhex("53995c3f42cd8ad8")
 START = 1_700_000_000_123_456_000
 SERVICE_MAP = {"hybrid-router": "router"}
-
-
-def _set(pairs: Any, values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        pair: KeyValue = pairs.add()
-        pair.key = key
-        if isinstance(value, bool):
-            pair.value.bool_value = value
-        elif isinstance(value, int):
-            pair.value.int_value = value
-        elif isinstance(value, float):
-            pair.value.double_value = value
-        else:
-            pair.value.string_value = value
 
 
 def _row(
@@ -43,7 +29,7 @@ def _row(
 ) -> dict[str, Any]:
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    _set(resource_spans.resource.attributes, {"service.name": "hybrid-router", **(resource or {})})
+    add_attributes(resource_spans.resource.attributes, {"service.name": "hybrid-router", **(resource or {})})
     scope_spans = resource_spans.scope_spans.add()
     scope_spans.scope.name = "scope-x"
     span: Span = scope_spans.spans.add()
@@ -51,13 +37,13 @@ def _row(
     span.name = "GET /providers"
     span.kind = Span.SPAN_KIND_SERVER
     span.start_time_unix_nano, span.end_time_unix_nano = START, START + 1_234_000_000
-    _set(span.attributes, span_attributes or {})
+    add_attributes(span.attributes, span_attributes or {})
     for name, value in fields.items():
         if name == "events":
             for event_name, attributes in value:
                 event = span.events.add()
                 event.name = event_name
-                _set(event.attributes, attributes)
+                add_attributes(event.attributes, attributes)
         elif name == "status":
             span.status.code, span.status.message = value
         else:

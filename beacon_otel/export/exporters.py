@@ -84,7 +84,40 @@ class _ProcessLocal(Generic[E]):
         return self._instance if self._pid == os.getpid() else None
 
 
-class ResilientSpanExporter(SpanExporter):
+class _PayloadSender:
+    """What the span and log guards share: one fast OTLP exporter per process, sent encoded
+    requests, failures reported (never raised: an exporter bug must not kill the export thread)."""
+
+    signal: Signal
+    success: object  # the delegate's result for an accepted request
+
+    def __init__(self, destination: str, factory: Callable[[], Any], reporter: ExportReporter) -> None:
+        self.destination = destination
+        self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
+        self._reporter = reporter
+
+    def export_payload(self, payload: bytes, count: int) -> bool:
+        try:
+            result = self._delegate.get().export_payload(payload, count)
+        except Exception as error:
+            self._reporter.failed(self.signal, self.destination, count, f"{type(error).__name__}: {error}")
+            return False
+        if result is self.success:
+            self._reporter.succeeded(self.signal)
+            return True
+        self._reporter.failed(self.signal, self.destination, count)
+        return False
+
+    def shutdown(self) -> None:
+        delegate = self._delegate.existing()
+        if delegate is not None:
+            delegate.shutdown()
+
+    def one_attempt_per_export(self) -> None:
+        self._delegate.one_attempt_per_export()
+
+
+class ResilientSpanExporter(_PayloadSender, SpanExporter):
     """Wraps a fast OTLP span exporter: created per process, failures reported, never raises.
 
     It takes either span objects (``export``, the SpanExporter interface) or a request already
@@ -92,6 +125,9 @@ class ResilientSpanExporter(SpanExporter):
     (``export_payload``).
     """
 
+    signal: Signal = "traces"
+    success = SpanExportResult.SUCCESS
+
     def __init__(
         self,
         destination: str,
@@ -99,42 +135,23 @@ class ResilientSpanExporter(SpanExporter):
         reporter: ExportReporter,
         scrubber: Scrubber | None = None,
     ) -> None:
-        self.destination = destination
-        self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
-        self._reporter = reporter
+        super().__init__(destination, factory, reporter)
         self._encoder = SpanBatchEncoder(scrubber)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         accepted = self.export_payload(self._encoder.encode(spans), len(spans))
         return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
 
-    def export_payload(self, payload: bytes, count: int) -> bool:
-        try:
-            result = self._delegate.get().export_payload(payload, count)
-        except Exception as error:  # an exporter bug must not kill the export thread
-            self._reporter.failed("traces", self.destination, count, f"{type(error).__name__}: {error}")
-            return False
-        if result is SpanExportResult.SUCCESS:
-            self._reporter.succeeded("traces")
-            return True
-        self._reporter.failed("traces", self.destination, count)
-        return False
-
-    def shutdown(self) -> None:
-        delegate = self._delegate.existing()
-        if delegate is not None:
-            delegate.shutdown()
-
-    def one_attempt_per_export(self) -> None:
-        self._delegate.one_attempt_per_export()
-
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here
 
 
-class ResilientLogExporter(LogRecordExporter):
+class ResilientLogExporter(_PayloadSender, LogRecordExporter):
     """The same guard as :class:`ResilientSpanExporter`, for log records: SDK records
     (``export``) or requests encoded by :mod:`beacon_otel.export.log_encoding` (``export_payload``)."""
+
+    signal: Signal = "logs"
+    success = LogRecordExportResult.SUCCESS
 
     def __init__(
         self,
@@ -143,35 +160,13 @@ class ResilientLogExporter(LogRecordExporter):
         reporter: ExportReporter,
         scrubber: Scrubber | None = None,
     ) -> None:
-        self.destination = destination
-        self._delegate: _ProcessLocal[Any] = _ProcessLocal(factory)
-        self._reporter = reporter
+        super().__init__(destination, factory, reporter)
         self._encoder = LogBatchEncoder(scrubber=scrubber)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         payload = self._encoder.assemble(self._encoder.encode_sdk_record(record) for record in batch)
         accepted = self.export_payload(payload, len(batch))
         return LogRecordExportResult.SUCCESS if accepted else LogRecordExportResult.FAILURE
-
-    def export_payload(self, payload: bytes, count: int) -> bool:
-        try:
-            result = self._delegate.get().export_payload(payload, count)
-        except Exception as error:  # an exporter bug must not kill the export thread
-            self._reporter.failed("logs", self.destination, count, f"{type(error).__name__}: {error}")
-            return False
-        if result is LogRecordExportResult.SUCCESS:
-            self._reporter.succeeded("logs")
-            return True
-        self._reporter.failed("logs", self.destination, count)
-        return False
-
-    def shutdown(self) -> None:
-        delegate = self._delegate.existing()
-        if delegate is not None:
-            delegate.shutdown()
-
-    def one_attempt_per_export(self) -> None:
-        self._delegate.one_attempt_per_export()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here

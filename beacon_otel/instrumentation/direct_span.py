@@ -184,12 +184,7 @@ class DirectSpan(trace.Span):
         if limit is not None and len(self._events) >= limit:
             self.dropped_events += 1
             return
-        bounded = BoundedAttributes(
-            self._limits.max_event_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=self._limits.max_attribute_length,
-        )
+        bounded = self._bounded(self._limits.max_event_attributes, attributes)
         self._events.append(Event(name, bounded, timestamp if timestamp is not None else time_ns()))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, AttributeValue] | None = None) -> None:
@@ -201,13 +196,15 @@ class DirectSpan(trace.Span):
         if limit is not None and len(self._links) >= limit:
             self.dropped_links += 1
             return
-        bounded = BoundedAttributes(
-            self._limits.max_link_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=self._limits.max_attribute_length,
+        self._links.append(Link(context, self._bounded(self._limits.max_link_attributes, attributes)))
+
+    def _bounded(
+        self, limit: int | None, attributes: Mapping[str, AttributeValue] | None
+    ) -> BoundedAttributes:
+        """An event's or link's attributes, validated and limited as the SDK does."""
+        return BoundedAttributes(
+            limit, attributes, immutable=True, max_value_len=self._limits.max_attribute_length
         )
-        self._links.append(Link(context, bounded))
 
     def update_name(self, name: str) -> None:
         if self.end_time is None:

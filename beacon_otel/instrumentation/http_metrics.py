@@ -58,16 +58,20 @@ SeriesKey = tuple[str, str, str | None, int, str | None]
 ClientSeriesKey = tuple[str, str, int | None, int, str | None]
 
 
-def series_attributes(key: SeriesKey) -> dict[str, Any]:
-    method, scheme, route, status, error_type = key
-    attributes: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme}
-    if route:
-        attributes["http.route"] = route
+def _with_outcome(attributes: dict[str, Any], status: int, error_type: str | None) -> dict[str, Any]:
     if status:
         attributes["http.response.status_code"] = status
     if error_type:
         attributes["error.type"] = error_type
     return attributes
+
+
+def series_attributes(key: SeriesKey) -> dict[str, Any]:
+    method, scheme, route, status, error_type = key
+    attributes: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme}
+    if route:
+        attributes["http.route"] = route
+    return _with_outcome(attributes, status, error_type)
 
 
 def client_series_attributes(key: ClientSeriesKey) -> dict[str, Any]:
@@ -75,11 +79,13 @@ def client_series_attributes(key: ClientSeriesKey) -> dict[str, Any]:
     attributes: dict[str, Any] = {"http.request.method": method, "server.address": address}
     if port:
         attributes["server.port"] = port
-    if status:
-        attributes["http.response.status_code"] = status
-    if error_type:
-        attributes["error.type"] = error_type
-    return attributes
+    return _with_outcome(attributes, status, error_type)
+
+
+def _sdk_duration(meter: Meter, name: str, description: str) -> Histogram:
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)
+    )
 
 
 class ServerMetrics(Protocol):
@@ -94,12 +100,7 @@ class SdkServerMetrics:
     """Through the SDK's instruments: for a meter provider beacon-otel did not build."""
 
     def __init__(self, meter: Meter) -> None:
-        self._duration: Histogram = meter.create_histogram(
-            DURATION_NAME,
-            unit="s",
-            description=DURATION_DESCRIPTION,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
+        self._duration = _sdk_duration(meter, DURATION_NAME, DURATION_DESCRIPTION)
 
     def request_started(self, method: str, scheme: str) -> None:
         return None
@@ -120,12 +121,7 @@ class SdkClientMetrics:
     """Through the SDK's histogram: for a meter provider beacon-otel did not build."""
 
     def __init__(self, meter: Meter) -> None:
-        self._duration: Histogram = meter.create_histogram(
-            CLIENT_DURATION_NAME,
-            unit="s",
-            description=CLIENT_DURATION_DESCRIPTION,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
+        self._duration = _sdk_duration(meter, CLIENT_DURATION_NAME, CLIENT_DURATION_DESCRIPTION)
 
     def client_request_started(self, method: str, address: str, port: int | None) -> None:
         return None

@@ -74,20 +74,15 @@ class LogPipeline:
         # are printed only.
         self._busy = threading.local()
         self._scrubbed: dict[tuple[str, str], Any] = {}
-        self._secret_keys: dict[str, bool] = {}
 
     def _scrub_field(self, key: str, value: Any) -> Any:
         """Scrub one field; short strings repeat (provider names, regions, models), so their
         verdicts are remembered, in a bounded cache."""
         kind = type(value)
         if kind is int or kind is float or kind is bool:
-            # A number hides nothing unless its key is a secret's (``pin``): ask once per key.
-            secret = self._secret_keys.get(key)
-            if secret is None:
-                secret = self.scrubber.is_secret_key(key)
-                if len(self._secret_keys) < _SCRUB_CACHE_LIMIT:
-                    self._secret_keys[key] = secret
-            return self.scrubber.scrub_value(key, value) if secret else value
+            # A number hides nothing unless its key is a secret's (``pin``); the scrubber
+            # remembers its verdict per key.
+            return self.scrubber.scrub_value(key, value) if self.scrubber.is_secret_key(key) else value
         if kind is not str or len(value) > _CACHED_VALUE_LENGTH:
             return self.scrubber.scrub_value(key, value)
         cache_key = (key, value)
