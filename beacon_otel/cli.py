@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from beacon_otel import __version__
@@ -16,12 +15,19 @@ from beacon_otel.settings import ConfigError, Settings, load_settings
 
 def mask_settings(settings: Settings) -> dict[str, Any]:
     """The settings as plain data, with header values scrubbed: they usually carry credentials."""
-    data = asdict(settings)
     scrubber = Scrubber()
-    for otlp in data["otlp"].values():
-        otlp["headers"] = {
-            name: scrubber.scrub_header(name, value) for name, value in otlp["headers"].items()
+    data: dict[str, Any] = settings._asdict()
+    data["otlp"] = {
+        signal: {
+            **otlp._asdict(),
+            "headers": {name: scrubber.scrub_header(name, value) for name, value in otlp.headers.items()},
         }
+        for signal, otlp in settings.otlp.items()
+    }
+    data["span_batch"] = settings.span_batch._asdict()
+    data["log_batch"] = settings.log_batch._asdict()
+    data["resource_attributes"] = dict(settings.resource_attributes)
+    data["exporters"] = dict(settings.exporters)
     data["disabled_instrumentations"] = sorted(settings.disabled_instrumentations)
     return data
 

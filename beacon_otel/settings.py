@@ -3,17 +3,19 @@
 Nothing else in the package looks at ``os.environ``: the rest of the code receives a frozen
 :class:`Settings`. Parsing never stops at the first mistake; it collects one line per problem so
 that ``beacon-otel-run`` can show them all before the app starts.
+
+The launcher imports this module in an interpreter of its own before the app starts, so it
+stays light: records are NamedTuples (dataclasses pull in ``inspect`` and generate code at
+import), and ``re`` and ``urllib.parse`` are imported only by the checks that need them.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
-import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar, overload
+from types import MappingProxyType
+from typing import Literal, NamedTuple, TypeVar, overload
 
 Signal = Literal["traces", "metrics", "logs"]
 Protocol = Literal["grpc", "http/protobuf"]
@@ -49,8 +51,7 @@ class ConfigError(Exception):
         super().__init__("invalid beacon-otel configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-@dataclass(frozen=True, slots=True)
-class OtlpSettings:
+class OtlpSettings(NamedTuple):
     """Where and how one signal is sent over OTLP."""
 
     endpoint: str
@@ -60,8 +61,7 @@ class OtlpSettings:
     compression: Literal["none", "gzip"]
 
 
-@dataclass(frozen=True, slots=True)
-class BatchSettings:
+class BatchSettings(NamedTuple):
     """Queue and batch limits: they bound memory when the backend is down."""
 
     max_queue_size: int = 2048
@@ -70,27 +70,30 @@ class BatchSettings:
     export_timeout_ms: int = 30000
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+_OTLP_FOR_EVERY_SIGNAL: Mapping[Signal, tuple[str, ...]] = MappingProxyType(
+    {signal: ("otlp",) for signal in SIGNALS}
+)
+
+
+class Settings(NamedTuple):
     """The whole validated configuration of one process."""
 
     sdk_disabled: bool = False
     service_name: str = DEFAULT_SERVICE_NAME
-    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    resource_attributes: Mapping[str, str] = _NO_ATTRIBUTES
     railway_environment: str | None = None
     railway_commit_sha: str | None = None
     railway_service_name: str | None = None
     railway_replica_id: str | None = None
-    exporters: Mapping[Signal, tuple[str, ...]] = field(
-        default_factory=lambda: {signal: ("otlp",) for signal in SIGNALS}
-    )
-    otlp: Mapping[Signal, OtlpSettings] = field(default_factory=dict)
+    exporters: Mapping[Signal, tuple[str, ...]] = _OTLP_FOR_EVERY_SIGNAL
+    otlp: Mapping[Signal, OtlpSettings] = MappingProxyType({})
     sampler: str = "parentbased_always_on"
     sampler_arg: float | None = None
     propagators: tuple[str, ...] = ("tracecontext", "baggage")
     disabled_instrumentations: frozenset[str] = frozenset()
-    span_batch: BatchSettings = field(default_factory=BatchSettings)
-    log_batch: BatchSettings = field(default_factory=BatchSettings)
+    span_batch: BatchSettings = BatchSettings()
+    log_batch: BatchSettings = BatchSettings()
     metric_export_interval_ms: int = 60000
     metrics_temporality: str = "cumulative"
     legacy_trace_header: str | None = "x-trace-id"
@@ -197,20 +200,24 @@ def parse_key_value_list(text: str) -> dict[str, str]:
     Keys and values are percent-decoded, as the specification asks. Raises ValueError naming
     the position of the first malformed entry, never its value: headers carry secrets.
     """
+    from urllib.parse import unquote
+
     result: dict[str, str] = {}
     for position, entry in enumerate(text.split(","), start=1):
         if not entry.strip():
             continue
         key, sep, value = entry.partition("=")
-        key = urllib.parse.unquote(key.strip())
-        if not sep or not key or re.search(r"\s", key):
+        key = unquote(key.strip())
+        if not sep or not key or any(char.isspace() for char in key):
             raise ValueError(f"entry {position} is not key=value")
-        result[key] = urllib.parse.unquote(value.strip())
+        result[key] = unquote(value.strip())
     return result
 
 
 def _validate_url(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value)
+    from urllib.parse import urlsplit
+
+    parsed = urlsplit(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError(value)
     try:
@@ -225,8 +232,7 @@ _PROTOCOL_ALLOWED = "expected grpc or http/protobuf (http/json is not supported 
 _TIMEOUT_ALLOWED = "expected milliseconds, a number above 0"
 
 
-@dataclass(frozen=True, slots=True)
-class _OtlpOverrides:
+class _OtlpOverrides(NamedTuple):
     """The OTLP variables of one scope: generic (``OTEL_EXPORTER_OTLP_*``) or one signal's."""
 
     endpoint: str | None
@@ -371,6 +377,8 @@ def _legacy_header(reader: _Reader) -> str | None:
     value = reader.raw(name)
     if value is None:
         return "x-trace-id"
+    import re
+
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", value):
         reader.problem(name, value, "expected an HTTP header name such as X-Trace-Id, or empty to disable")
         return "x-trace-id"
@@ -383,6 +391,8 @@ def _scrub_patterns(reader: _Reader) -> tuple[str, ...]:
     value = reader.raw(name)
     if value is None:
         return ()
+    import re
+
     patterns = tuple(value.split())
     for pattern in patterns:
         try:
@@ -400,6 +410,8 @@ def _provider_hooks(reader: _Reader) -> tuple[tuple[str, str], ...]:
     value = reader.raw(name)
     if value is None:
         return ()
+    import re
+
     hooks = []
     for entry in (part.strip() for part in value.split(",")):
         if not entry:
@@ -487,8 +499,7 @@ def child_environment(bootstrap_dir: str, environ: Mapping[str, str] | None = No
 DEFAULT_SINK_SERVICE_MAP = {"hybrid-router": "router"}
 
 
-@dataclass(frozen=True, slots=True)
-class SinkSettings:
+class SinkSettings(NamedTuple):
     """``beacon-otel sink``: where it listens, what it accepts, where it writes."""
 
     database_url: str
@@ -499,7 +510,7 @@ class SinkSettings:
     max_decompressed_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 16
     pool_size: int = 4
-    service_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SINK_SERVICE_MAP))
+    service_map: Mapping[str, str] = MappingProxyType(DEFAULT_SINK_SERVICE_MAP)
     # Short: the senders' own retry budget (10 s by default) must fit several attempts.
     retry_after_seconds: int = 1
 
@@ -518,7 +529,7 @@ def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings
     database_url = reader.raw("DATABASE_URL")
     if database_url is None:
         reader.problems.append("DATABASE_URL is not set: the sink needs the Postgres DSN to write to")
-    elif urllib.parse.urlsplit(database_url).scheme not in ("postgres", "postgresql"):
+    elif _scheme(database_url) not in ("postgres", "postgresql"):
         # The value may hold a password: name the variable, not the value.
         reader.problems.append("DATABASE_URL is invalid: expected a postgresql://user:password@host/db DSN")
     host, port = reader.parsed(
@@ -580,6 +591,12 @@ def load_database_url(environ: Mapping[str, str] | None = None, *, required: boo
         if not required:
             return None
         raise ConfigError(["DATABASE_URL is not set: expected a postgresql://user:password@host/db DSN"])
-    if urllib.parse.urlsplit(value).scheme not in ("postgres", "postgresql"):
+    if _scheme(value) not in ("postgres", "postgresql"):
         raise ConfigError(["DATABASE_URL is invalid: expected a postgresql://user:password@host/db DSN"])
     return value
+
+
+def _scheme(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).scheme

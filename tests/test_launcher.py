@@ -6,6 +6,8 @@ printed and answered; nothing here looks inside the app.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from beacon_otel.launcher import find_executable
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.postgres import PostgresServer
@@ -352,6 +355,24 @@ def test_unknown_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 127
     assert "command not found: no-such-command-xyz" in result.stderr
+
+
+def test_commands_are_found_as_the_shell_finds_them(tmp_path: Path) -> None:
+    """The launcher's own PATH search gives shutil.which's answers."""
+    first, second, plain = tmp_path / "first", tmp_path / "second", tmp_path / "plain"
+    for folder in (first, second):
+        folder.mkdir()
+    (first / "tool").write_text("#!/bin/sh\n")  # not executable: skipped
+    (first / "dir-tool").mkdir()  # a folder: skipped
+    (second / "tool").write_text("#!/bin/sh\n")
+    (second / "tool").chmod(0o755)
+    (second / "dir-tool").write_text("#!/bin/sh\n")
+    (second / "dir-tool").chmod(0o755)
+    plain.write_text("#!/bin/sh\n")
+    path = os.pathsep.join([str(first), str(second)])
+    for command in ("tool", "dir-tool", "missing", str(second / "tool"), str(plain), str(first / "dir-tool")):
+        assert find_executable(command, path) == shutil.which(command, path=path), command
+    assert find_executable("tool", path) == str(second / "tool")
 
 
 INVALID = [

@@ -7,7 +7,6 @@ of the launched command: uvicorn's reloader and its spawned workers, gunicorn's 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -27,6 +26,8 @@ def boot() -> None:
 
 def _chain_shadowed_sitecustomize() -> None:
     """Our sitecustomize hides any other one on sys.path; load that one as Python would have."""
+    import importlib.util  # here, not at the top: the launcher imports this module for BOOTSTRAP_DIR
+
     for entry in sys.path:
         if not entry or os.path.abspath(entry) == BOOTSTRAP_DIR:
             continue

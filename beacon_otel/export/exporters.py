@@ -281,8 +281,8 @@ def otlp_span_exporter(otlp: OtlpSettings) -> Any:
     """The fast OTLP span exporter (it also takes pre-encoded requests)."""
     return _otlp_exporter(
         otlp,
-        "beacon_otel.export.fast_otlp.FastGrpcSpanExporter",
-        "beacon_otel.export.fast_otlp.FastHttpSpanExporter",
+        "beacon_otel.export.otlp_grpc.FastGrpcSpanExporter",
+        "beacon_otel.export.otlp_http.FastHttpSpanExporter",
     )
 
 
@@ -299,8 +299,8 @@ def otlp_log_exporter(otlp: OtlpSettings) -> Any:
     """The fast OTLP log exporter (it takes pre-encoded requests)."""
     return _otlp_exporter(
         otlp,
-        "beacon_otel.export.fast_otlp.FastGrpcLogExporter",
-        "beacon_otel.export.fast_otlp.FastHttpLogExporter",
+        "beacon_otel.export.otlp_grpc.FastGrpcLogExporter",
+        "beacon_otel.export.otlp_http.FastHttpLogExporter",
     )
 
 

@@ -10,7 +10,6 @@ before the command exits, and an unreachable backend costs one warning, never a 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import threading
@@ -59,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from beacon_otel.sdk import build_telemetry
 
     # A CI step must not wait out the exporters' usual retry budget: both signals get --timeout.
-    settings = dataclasses.replace(
-        settings,
+    settings = settings._replace(
         otlp={
-            signal: dataclasses.replace(otlp, timeout_seconds=min(otlp.timeout_seconds, args.timeout))
+            signal: otlp._replace(timeout_seconds=min(otlp.timeout_seconds, args.timeout))
             for signal, otlp in settings.otlp.items()
         },
     )

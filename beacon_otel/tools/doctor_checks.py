@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import importlib
 import importlib.machinery
 import importlib.metadata
@@ -38,7 +37,8 @@ from packaging.utils import canonicalize_name
 
 # Imported here, in the main thread, rather than by the probes' threads: two threads importing the
 # same packages at once can be handed a half-initialised module (see beacon_otel.export.exporters).
-import beacon_otel.export.fast_otlp  # noqa: F401 - the exporters' classes, imported on first use
+import beacon_otel.export.otlp_grpc  # the exporters' classes, imported on first use
+import beacon_otel.export.otlp_http  # noqa: F401
 from beacon_otel import __version__
 from beacon_otel.export.exporters import describe, otlp_span_exporter
 from beacon_otel.export.reporting import failure_reason
@@ -491,8 +491,8 @@ def probe_export(settings: Settings, timeout: float) -> list[Check]:
                 "otlp-export", "warn", "no test span sent: OTEL_SDK_DISABLED=true", "unset OTEL_SDK_DISABLED"
             )
         ]
-    otlp = dataclasses.replace(
-        settings.otlp_for("traces"), timeout_seconds=min(settings.otlp_for("traces").timeout_seconds, timeout)
+    otlp = settings.otlp_for("traces")._replace(
+        timeout_seconds=min(settings.otlp_for("traces").timeout_seconds, timeout)
     )
     payload, trace_id = doctor_span_request(settings)
     started = time.monotonic()

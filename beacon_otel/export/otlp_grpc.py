@@ -1,22 +1,19 @@
-"""The upstream OTLP span exporters with the span encoding swapped for the fast one.
+"""The upstream OTLP/gRPC exporters for spans and logs, sending requests encoded by beacon-otel.
 
 Everything but the encoding (endpoint handling, TLS, headers, compression, retries with
-backoff, Retry-After) stays the upstream exporters' own. These subclasses rely on two
-internals of the pinned exporter versions (the gRPC exporter's ``_translate_data`` and client
-stub, the HTTP exporter's ``_client``); tests/test_span_encoding.py and the OTLP end-to-end
-tests fail loudly if an upgrade changes them.
+backoff) stays the upstream exporters' own. These subclasses rely on two internals of the
+pinned exporter versions (``_translate_data`` and the client stub); tests/test_span_encoding.py
+and the OTLP end-to-end tests fail loudly if an upgrade changes them. Kept apart from the
+HTTP exporters so that a process exporting over HTTP never imports grpc (about 10 ms).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as _GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as _GrpcSpanExporter
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as _HttpLogExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as _HttpSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk._logs.export import LogRecordExportResult
@@ -24,10 +21,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from beacon_otel.export.span_encoding import SpanBatchEncoder
-
-# The upstream HTTP exporters' loggers, whose warnings beacon_otel.export.reporting folds.
-_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
-_log_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._log_exporter")
 
 _TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -42,22 +35,6 @@ class _RawServiceStub:
             request_serializer=None,  # the request is bytes already
             response_deserializer=response_type.FromString,
         )
-
-
-def _post(exporter: Any, payload: bytes, what: str, logger: logging.Logger) -> bool:
-    """One encoded request through an upstream HTTP exporter's client (its retries, timeout,
-    headers, TLS); True when accepted."""
-    if exporter._shutdown:
-        return False
-    result = exporter._client.export(payload)
-    if result.success:
-        return True
-    if result.status_code is not None:
-        # Name the status: the client's own last message may only say it ran out of time.
-        logger.warning(
-            "Failed to export %s batch code: %s, reason: %s", what, result.status_code, result.reason
-        )
-    return False
 
 
 class FastGrpcSpanExporter(_GrpcSpanExporter):
@@ -85,23 +62,6 @@ class FastGrpcSpanExporter(_GrpcSpanExporter):
         return self._export(payload)  # type: ignore[arg-type]
 
 
-class FastHttpSpanExporter(_HttpSpanExporter):
-    """OTLP/HTTP (protobuf) span exporter using :class:`SpanBatchEncoder`."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._encoder = SpanBatchEncoder()
-        super().__init__(**kwargs)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.export_payload(self._encoder.encode(spans))
-
-    def export_payload(self, payload: bytes, count: int = 1) -> SpanExportResult:
-        """Send an already-encoded request, with the upstream retries and timeout."""
-        return (
-            SpanExportResult.SUCCESS if _post(self, payload, "spans", _logger) else SpanExportResult.FAILURE
-        )
-
-
 class FastGrpcLogExporter(_GrpcLogExporter):
     """OTLP/gRPC log exporter for requests encoded by :mod:`beacon_otel.export.log_encoding`."""
 
@@ -121,12 +81,3 @@ class FastGrpcLogExporter(_GrpcLogExporter):
         """Send an already-encoded request of ``count`` records, with the upstream retries and timeout."""
         self._payload_count = count
         return self._export(payload)  # type: ignore[arg-type]
-
-
-class FastHttpLogExporter(_HttpLogExporter):
-    """OTLP/HTTP (protobuf) log exporter for already-encoded requests."""
-
-    def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:
-        """Send an already-encoded request, with the upstream retries and timeout."""
-        accepted = _post(self, payload, "logs", _log_logger)
-        return LogRecordExportResult.SUCCESS if accepted else LogRecordExportResult.FAILURE
