@@ -99,6 +99,7 @@ class Settings(NamedTuple):
     legacy_trace_header: str | None = "x-trace-id"
     asgi_internal_spans: bool = False
     httpx_upstream: bool = False  # the upstream httpx instrumentation instead of beacon-otel's
+    asyncpg_upstream: bool = False  # the upstream asyncpg instrumentation instead of beacon-otel's
     http_server_metrics: bool = True
     export_error_interval: float = 60.0
     log_format: str = "auto"
@@ -465,6 +466,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         legacy_trace_header=_legacy_header(reader),
         asgi_internal_spans=reader.boolean("BEACON_OTEL_ASGI_INTERNAL_SPANS", False),
         httpx_upstream=reader.boolean("BEACON_OTEL_HTTPX_UPSTREAM", False),
+        asyncpg_upstream=reader.boolean("BEACON_OTEL_ASYNCPG_UPSTREAM", False),
         http_server_metrics=reader.boolean("BEACON_OTEL_HTTP_SERVER_METRICS", True),
         export_error_interval=reader.parsed(
             "BEACON_OTEL_EXPORT_ERROR_INTERVAL",

@@ -2,10 +2,11 @@
 
 One run starts a throwaway Postgres (``tests.support.postgres.start_postgres``, durability off,
 ``track_commit_timestamp`` on), ``beacon-otel sink`` on a freshly migrated ``trace_spans`` table,
-the fake providers, and then, one after the other, four variants of the demo router (uvicorn,
-one process, access log on, output to a file), each loaded by ``wrk`` (a separate process, 2
-threads, 16 connections, loopback) on ``GET /fanout`` (3 concurrent httpx calls to the fake
-providers per request, so every request makes client spans):
+the fake providers, and then, one after the other and for ``--rounds`` rounds (the fan-out's
+cost moves from one run to the next, with the state of httpx's connection pool), four variants
+of the demo router (uvicorn, one process, access log on, output to a file), each loaded by
+``wrk`` (a separate process, 2 threads, 16 connections, loopback) on ``GET /fanout`` (3
+concurrent httpx calls to the fake providers per request, so every request makes client spans):
 
 * ``uninstrumented``: the router alone;
 * ``opentelemetry-instrument``: the vanilla auto-instrumentation (opentelemetry-distro's
@@ -28,7 +29,7 @@ after the router was stopped with SIGTERM (its lifespan shutdown flushes what is
 while the traces endpoint is a closed port, printing its RSS every 100,000 spans; metrics go to an
 in-process receiver, which reports ``beacon.telemetry.dropped``.
 
-    python -m benchmarks.e2e [--seconds 10] [--million] [--write docs/benchmarks.md]
+    python -m benchmarks.e2e [--seconds 10] [--rounds 3] [--million] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -240,6 +241,8 @@ def measure(
         env = router_env(
             name, providers_port, receiver[1] if receiver else None, sink[1] if sink else "", legacy_dsn
         )
+        if dsn:
+            run_sql(dsn, "TRUNCATE trace_spans")  # each round's rows are counted on their own
         hits_before = provider_hits(providers_port)
         log = directory / f"router-{name.split()[0]}.log"
         with running(router_command(port, name), env, log=log) as router:
@@ -392,8 +395,17 @@ def _event(line: str) -> str:
     return line
 
 
-def render(outcomes: list[Outcome], million: dict[str, Any] | None, args: argparse.Namespace) -> str:
-    command = f"python -m benchmarks.e2e --seconds {args.seconds:g}" + (" --million" if args.million else "")
+def median_round(rounds: list[list[Outcome]], index: int) -> Outcome:
+    """A variant's round with the median requests/s (the lower middle one for an even count)."""
+    ranked = sorted((r[index] for r in rounds), key=lambda o: o.load.requests_per_second)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def render(rounds: list[list[Outcome]], million: dict[str, Any] | None, args: argparse.Namespace) -> str:
+    command = f"python -m benchmarks.e2e --seconds {args.seconds:g} --rounds {args.rounds}" + (
+        " --million" if args.million else ""
+    )
+    outcomes = [median_round(rounds, index) for index in range(len(rounds[0]))]
     base = outcomes[0]
     lines = [
         "## End to end: router -> OTLP -> sink -> Postgres, beside its baselines",
@@ -403,7 +415,9 @@ def render(outcomes: list[Outcome], million: dict[str, Any] | None, args: argpar
         "`beacon-otel sink` (default settings, table migrated), the fake providers, the router (uvicorn, "
         "one process, access log to a file), the OTLP receiver and wrk (2 threads, 16 connections, "
         f"`GET /fanout`: 3 concurrent httpx calls per request) for {args.seconds:g} s per variant after a "
-        "1 s warm-up. Vanilla: traces, metrics and logs over OTLP/HTTP to the receiver. beacon-otel-run: "
+        f"1 s warm-up; the variants ran in turn, {len(rounds)} rounds, and each row below is the "
+        "variant's median round (by requests/s; its ratio is to the baseline's median round). "
+        "Vanilla: traces, metrics and logs over OTLP/HTTP to the receiver. beacon-otel-run: "
         "traces straight to the sink, metrics and logs to the receiver. Legacy tracer: uninstrumented "
         "router plus an INSERT ('started') and an UPDATE by span_id per request, one span per request, "
         "on the legacy table (no index on span_id, empty at the start), through the app's asyncpg pool "
@@ -421,6 +435,15 @@ def render(outcomes: list[Outcome], million: dict[str, Any] | None, args: argpar
             f"{load.p99_ms:.2f} | {load.errors} | {outcome.router_cpu_s / outcome.window_s:.2f} | "
             f"{load.cpu_us_per_request:.0f} | {outcome.router_peak_mb:.0f} |"
         )
+    lines += ["", "Every round (requests/s, and the ratio to the baseline of the same round):", ""]
+    lines += ["| variant | " + " | ".join(f"round {n}" for n in range(1, len(rounds) + 1)) + " |"]
+    lines += ["|---|" + "---:|" * len(rounds)]
+    for index, outcome in enumerate(outcomes):
+        cells = []
+        for round_ in rounds:
+            rate = round_[index].load.requests_per_second
+            cells.append(f"{rate:,.0f} ({rate / round_[0].load.requests_per_second:.2f}x)")
+        lines.append(f"| {outcome.name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Other processes over the same load window (CPU in cores; peak RSS is VmHWM; for Postgres, the "
@@ -472,6 +495,17 @@ def render(outcomes: list[Outcome], million: dict[str, Any] | None, args: argpar
             f"{o.lag.get('p99_ms', 0):.0f} | {o.lag.get('max_ms', 0):.0f} | {created_lag} | {created:,} | "
             f"{committed:,} ({kinds}) | {created - committed:,} |"
         )
+    for index, outcome in enumerate(outcomes):
+        if outcome.name not in (SINK, LEGACY):
+            continue
+        totals = [lost_spans(round_[index]) for round_ in rounds]
+        created = sum(t[0] for t in totals)
+        committed = sum(t[1] for t in totals)
+        lines += [
+            "",
+            f"{outcome.name}, all {len(rounds)} rounds: {created:,} spans created, {committed:,} committed, "
+            f"{created - committed:,} lost.",
+        ]
     vanilla = next((o for o in outcomes if o.name == "opentelemetry-instrument"), None)
     if vanilla:
         received = int(vanilla.receiver_stats.get("spans", 0))
@@ -508,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times every variant runs, in turn (the median round is shown)"
+    )
     parser.add_argument("--million", action="store_true", help="add the 1,000,000-span memory-bound run")
     parser.add_argument("--million-only", action="store_true", help="only the memory-bound run")
     parser.add_argument("--only", action="append", choices=VARIANTS, help="run only these (and the baseline)")
@@ -517,23 +554,25 @@ def main(argv: list[str] | None = None) -> int:
 
     directory = Path(tempfile.mkdtemp(prefix="beacon-e2e-"))
     print(f"logs in {directory}", flush=True)
-    outcomes: list[Outcome] = []
+    rounds: list[list[Outcome]] = []
     if not args.million_only:
-        run_variants(args, directory, outcomes)
+        run_variants(args, directory, rounds)
     million = None
     if args.million or args.million_only:
         million = million_run(directory)
         print("million", json.dumps(million), flush=True)
     if args.million_only:
         return 0
-    report = render(outcomes, million, args)
+    report = render(rounds, million, args)
     print(report)
     if args.write:
         replace_section(args.write, "e2e", report)
     return 0
 
 
-def run_variants(args: argparse.Namespace, directory: Path, outcomes: list[Outcome]) -> None:
+def run_variants(args: argparse.Namespace, directory: Path, rounds: list[list[Outcome]]) -> None:
+    """Every variant in turn, ``--rounds`` times: drift over the run (the fake providers' and
+    Postgres's state, the machine) then touches all variants alike."""
     server = start_postgres()
     try:
         server.psql("ALTER SYSTEM SET track_commit_timestamp = on")
@@ -552,14 +591,18 @@ def run_variants(args: argparse.Namespace, directory: Path, outcomes: list[Outco
             running_sink(sink_dsn, directory / "sink.log") as sink,
         ):
             wait_http(f"http://127.0.0.1:{providers_port}/control")
-            for name in VARIANTS:
-                if args.only and name != "uninstrumented" and name not in args.only:
-                    continue
-                outcome = measure(
-                    name, args.seconds, directory, providers_port, server, sink, sink_dsn, legacy_dsn
-                )
-                outcomes.append(outcome)
-                print(name, json.dumps(outcome, default=lambda o: o.__dict__), flush=True)
+            for number in range(1, args.rounds + 1):
+                outcomes: list[Outcome] = []
+                for name in VARIANTS:
+                    if args.only and name != "uninstrumented" and name not in args.only:
+                        continue
+                    outcome = measure(
+                        name, args.seconds, directory, providers_port, server, sink, sink_dsn, legacy_dsn
+                    )
+                    outcomes.append(outcome)
+                    figures = json.dumps(outcome, default=lambda o: o.__dict__)
+                    print(f"round {number}", name, figures, flush=True)
+                rounds.append(outcomes)
         if "Traceback" in (directory / "sink.log").read_text():
             print(f"warning: the sink logged a traceback, see {directory / 'sink.log'}", flush=True)
     finally:

@@ -206,14 +206,28 @@ def test_malformed_x_trace_id_is_ignored(bad: str, receiver: OtlpReceiver, tmp_p
     assert len(server.trace_id) == 32 and server.trace_id != "0" * 32
 
 
+@pytest.mark.parametrize(
+    ("upstream", "scope", "system_key"),
+    [
+        ("false", "beacon_otel.instrumentation.asyncpg", "db.system.name"),
+        ("true", "opentelemetry.instrumentation.asyncpg", "db.system"),
+    ],
+)
 def test_asyncpg_spans_without_parameters(
-    receiver: OtlpReceiver, fake_providers: FakeProviders, postgres: PostgresServer, tmp_path: Path
+    receiver: OtlpReceiver,
+    fake_providers: FakeProviders,
+    postgres: PostgresServer,
+    tmp_path: Path,
+    upstream: str,
+    scope: str,
+    system_key: str,
 ) -> None:
     port = free_port()
     env = otlp_env(
         receiver.http_endpoint,
         DEMO_PROVIDERS=_providers(fake_providers),
         DATABASE_URL=postgres.dsn,
+        BEACON_OTEL_ASYNCPG_UPSTREAM=upstream,
     )
     secret_model = "model-param-value-7d41"
     with launch(uvicorn_command(port), env, tmp_path, port) as app:
@@ -232,9 +246,10 @@ def test_asyncpg_spans_without_parameters(
     inference = _server_span(spans, "/inference")
     db_spans = [s for s in spans if s.trace_id == inference.trace_id and s.scope.endswith("asyncpg")]
     assert db_spans, f"no asyncpg span in the /inference trace: {[(s.name, s.scope) for s in spans]}"
+    assert {s.scope for s in db_spans} == {scope}
     insert = next(s for s in db_spans if "INSERT" in str(s.attributes))
-    assert insert.kind == CLIENT
-    assert insert.attributes.get("db.system", insert.attributes.get("db.system.name")) == "postgresql"
+    assert insert.kind == CLIENT and insert.name == "INSERT"
+    assert insert.attributes[system_key] == "postgresql"
     assert secret_model not in repr(insert.attributes), "query parameters must never be recorded"
     count_span = _server_span(spans, "/db")
     assert any(s.trace_id == count_span.trace_id and s.scope.endswith("asyncpg") for s in spans)

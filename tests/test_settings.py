@@ -402,6 +402,7 @@ def test_beacon_specific_options() -> None:
             "BEACON_OTEL_ASGI_INTERNAL_SPANS": "yes",
             "BEACON_OTEL_HTTP_SERVER_METRICS": "off",
             "BEACON_OTEL_HTTPX_UPSTREAM": "true",
+            "BEACON_OTEL_ASYNCPG_UPSTREAM": "on",
             "BEACON_OTEL_EXPORT_ACCESS_LOGS": "1",
             "BEACON_OTEL_EXPORT_ERROR_INTERVAL": "2.5",
             "OTEL_METRIC_EXPORT_INTERVAL": "15000",
@@ -411,6 +412,7 @@ def test_beacon_specific_options() -> None:
     assert settings.asgi_internal_spans is True
     assert settings.http_server_metrics is False
     assert settings.httpx_upstream is True
+    assert settings.asyncpg_upstream is True
     assert settings.export_access_logs is True
     assert settings.export_error_interval == 2.5
     assert settings.metric_export_interval_ms == 15000
@@ -496,6 +498,7 @@ INVALID_CASES = [
     invalid("BEACON_OTEL_ASGI_INTERNAL_SPANS", "sometimes", "true or false"),
     invalid("BEACON_OTEL_HTTP_SERVER_METRICS", "2", "true or false"),
     invalid("BEACON_OTEL_HTTPX_UPSTREAM", "upstream", "true or false"),
+    invalid("BEACON_OTEL_ASYNCPG_UPSTREAM", "upstream", "true or false"),
     invalid("BEACON_OTEL_EXPORT_ACCESS_LOGS", "all", "true or false"),
     # Batch processors
     invalid("OTEL_BSP_MAX_QUEUE_SIZE", "0", "above 0"),

@@ -1,4 +1,4 @@
-"""Client spans for httpx (beacon-otel's transport wrappers, or the upstream instrumentor) and asyncpg.
+"""Client spans for httpx and asyncpg: beacon-otel's own wrappers, or the upstream instrumentors.
 
 They are applied when the library is first imported, so a process that never imports httpx
 or asyncpg never pays for loading their instrumentation.
@@ -28,7 +28,14 @@ def instrument_httpx(module: ModuleType, settings: Settings) -> None:
 
 
 def instrument_asyncpg(module: ModuleType, settings: Settings) -> None:
-    """Database spans for asyncpg: statement text only, never the query parameters."""
+    """Database spans for asyncpg: statement text only, never the query parameters; beacon-otel's
+    own wrappers, or the upstream instrumentation when asked."""
+    if not settings.asyncpg_upstream:
+        from beacon_otel import __version__
+        from beacon_otel.instrumentation.asyncpg_client import instrument_asyncpg as wrap_statements
+
+        wrap_statements(module, __version__)
+        return
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     instrumentor = AsyncPGInstrumentor(capture_parameters=False)
