@@ -36,6 +36,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from uvicorn.config import LOGGING_CONFIG
 
 from beacon_otel.logs import fields
+from beacon_otel.logs.access import ACCESS_LOGGER, AccessLineShortcut
 from beacon_otel.logs.fields import (
     exception_fields,
     exception_summary,
@@ -845,7 +846,13 @@ def logging_state() -> Iterator[None]:
     internals: Any = logging  # the handler registry and the warnings hook are private, and untyped
     registry = dict(internals._handlers), internals._handlerList[:]
     capturing_warnings = internals._warnings_showwarning is not None
+    access_logger = logging.getLogger(ACCESS_LOGGER)
+    access_info = access_logger.__dict__.get("info")
     yield
+
+    access_logger.__dict__.pop("info", None)
+    if access_info is not None:
+        access_logger.info = access_info  # type: ignore[method-assign]
 
     logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig = functions
     if not capturing_warnings:
@@ -1023,3 +1030,125 @@ def test_configure_logging_none_touches_nothing(logging_state: None) -> None:
     assert root.handlers == handlers and root.level == level
     assert logging.basicConfig is basic_config and logging.config.dictConfig is dict_config
     assert not any(isinstance(handler, PipelineHandler) for handler in root.handlers)
+
+
+# --- access.AccessLineShortcut ------------------------------------------------------------------------
+
+
+@dataclass
+class Access:
+    """uvicorn's access logger with the shortcut, the takeover's handler the only one on root."""
+
+    console: Console
+    logger: logging.Logger
+    handler: PipelineHandler
+    records_made: list[str]
+
+    def standard(self, *args: Any) -> None:
+        logging.Logger.info(self.logger, ACCESS_FORMAT, *args)
+
+
+@pytest.fixture
+def access_setup(console: Console, monkeypatch: pytest.MonkeyPatch) -> Callable[[], Access]:
+    """Call it in the test itself: pytest re-installs its capture streams and handlers when the
+    test starts."""
+
+    def setup() -> Access:
+        takeover = console.takeover(None)
+        root = logging.getLogger()
+        monkeypatch.setattr(root, "handlers", [takeover.handler])  # pytest's capture handler aside
+        logger = logging.getLogger(ACCESS_LOGGER)
+        logger.setLevel(logging.NOTSET)
+        logger.info = AccessLineShortcut(logger, takeover.handler).info  # type: ignore[method-assign]
+        records_made: list[str] = []
+        make_record = logging.Logger.makeRecord
+
+        def counting_make_record(
+            self: logging.Logger, name: str, *args: Any, **kwargs: Any
+        ) -> logging.LogRecord:
+            records_made.append(name)
+            return make_record(self, name, *args, **kwargs)
+
+        monkeypatch.setattr(logging.Logger, "makeRecord", counting_make_record)
+        return Access(console, logger, takeover.handler, records_made)
+
+    return setup
+
+
+ACCESS_ARGS = ("10.1.2.3:40100", "GET", "/providers?region=eu-west", "1.1", 200)
+
+
+def test_access_shortcut_prints_the_line_the_record_would(access_setup: Callable[[], Access]) -> None:
+    access = access_setup()
+    tracer = TracerProvider().get_tracer("beacon-test")
+    with tracer.start_as_current_span("GET /providers") as span:
+        access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+        assert access.records_made == [], "the shortcut makes no LogRecord"
+        access.standard(*ACCESS_ARGS)
+        assert access.records_made == [ACCESS_LOGGER]
+    shortcut, standard = access.console.lines()
+    assert shortcut.pop("timestamp") <= standard.pop("timestamp")
+    assert shortcut == standard
+    assert (shortcut["trace_id"], shortcut["span_id"]) == ids(span.get_span_context())
+    assert shortcut["url.query"] == "region=eu-west" and shortcut["client.port"] == 40100
+
+
+def test_access_shortcut_keeps_a_malformed_call_as_the_record_would(
+    access_setup: Callable[[], Access],
+) -> None:
+    access = access_setup()
+    access.logger.info("%s - %s", "only one argument")
+    logging.Logger.info(access.logger, "%s - %s", "only one argument")
+    shortcut, standard = access.console.lines()
+    assert shortcut["event"] == standard["event"] == "%s - %s ('only one argument',)"
+
+
+def test_access_shortcut_steps_aside_for_anything_else_that_would_see_the_record(
+    access_setup: Callable[[], Access],
+) -> None:
+    access = access_setup()
+    seen: list[logging.LogRecord] = []
+    collector = logging.Handler()
+    collector.emit = seen.append  # type: ignore[method-assign]
+    access.logger.addHandler(collector)
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.removeHandler(collector)
+    assert [record.getMessage() for record in seen] == [
+        '10.1.2.3:40100 - "GET /providers?region=eu-west HTTP/1.1" 200'
+    ]
+    assert len(access.console.lines()) == 1, "printed once, by the root handler"
+
+    class NoHealth(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "/health" not in record.getMessage()
+
+    for holder in (access.logger, access.handler):
+        holder.addFilter(NoHealth())
+        access.logger.info(ACCESS_FORMAT, "10.1.2.3:40100", "GET", "/health", "1.1", 200)
+        holder.filters.clear()
+    access.logger.setLevel(logging.WARNING)
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.setLevel(logging.NOTSET)
+    access.logger.disabled = True
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.disabled = False
+    access.logger.propagate = False
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.propagate = True
+    assert len(access.console.lines()) == 1, "the filters, level, disabled flag and propagation held"
+
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS, extra={"tenant": "beacon"})
+    assert access.console.lines()[-1]["tenant"] == "beacon", "a call with keywords takes the standard path"
+    access.records_made.clear()
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    assert access.records_made == [] and len(access.console.lines()) == 3, "and the shortcut is back"
+
+
+@pytest.mark.parametrize(("export", "installed"), [("false", True), ("true", False)])
+def test_configure_logging_installs_the_access_shortcut_unless_access_lines_are_exported(
+    logging_state: None, export: str, installed: bool
+) -> None:
+    settings = load_settings({"BEACON_OTEL_LOG_FORMAT": "json", "BEACON_OTEL_EXPORT_ACCESS_LOGS": export})
+    logging.getLogger(ACCESS_LOGGER).__dict__.pop("info", None)
+    configure_logging(settings, None)
+    assert ("info" in logging.getLogger(ACCESS_LOGGER).__dict__) is installed

@@ -107,7 +107,14 @@ def record_extras(record: logging.LogRecord) -> dict[str, Any]:
 def uvicorn_access_fields(record: logging.LogRecord) -> dict[str, Any]:
     """Searchable fields for uvicorn's access lines (``client - "METHOD path HTTP/v" status``)."""
     args = record.args
-    if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) != 5:
+    if record.name != "uvicorn.access" or not isinstance(args, tuple):
+        return {}
+    return access_fields(args)
+
+
+def access_fields(args: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields of uvicorn's access line from its five arguments (none for any other shape)."""
+    if len(args) != 5:
         return {}
     client, method, path, http_version, status = args
     fields: dict[str, Any] = {}

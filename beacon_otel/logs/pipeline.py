@@ -18,6 +18,7 @@ from opentelemetry import trace
 from beacon_otel.logs.fields import (
     STRUCTLOG_LEVELS,
     ExcInfo,
+    access_fields,
     exception_fields,
     exception_summary,
     iso_utc,
@@ -113,6 +114,24 @@ class LogPipeline:
             created=record.created,
             code=(record.pathname, record.lineno, record.funcName),
             export=export,
+        )
+
+    def access_line(self, logger_name: str, message_format: str, args: tuple[Any, ...]) -> None:
+        """An access line handed over without a LogRecord (:mod:`beacon_otel.logs.access`): the
+        line :meth:`handle_record` gives for the same call, printed, not exported."""
+        try:
+            message = message_format % args if args else message_format
+        except Exception:
+            message = f"{message_format} {args!r}"
+        self.emit(
+            level_number=logging.INFO,
+            level="info",
+            logger_name=logger_name,
+            message=message,
+            fields=access_fields(args),
+            exc_info=None,
+            created=time.time(),
+            export=False,
         )
 
     def structlog_processor(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import wrapt
 
+from beacon_otel.logs.access import install_access_shortcut
 from beacon_otel.logs.fields import LEVEL_NUMBERS
 from beacon_otel.logs.otlp import LogEmitter
 from beacon_otel.logs.output import ConsoleRenderer, JsonRenderer, LineWriter, Renderer, is_terminal
@@ -50,8 +51,11 @@ def configure_logging(
         export_access_logs=settings.export_access_logs,
     )
     level = LEVEL_NUMBERS[settings.log_level] if settings.log_level else None
-    takeover = StdlibTakeover(PipelineHandler(pipeline), level)
+    handler = PipelineHandler(pipeline)
+    takeover = StdlibTakeover(handler, level)
     takeover.install()
+    if not settings.export_access_logs:
+        install_access_shortcut(handler)
     # Only when the app imports structlog (at once if it has): an app on stdlib logging alone
     # does not pay for importing it.
     structlog_level = level if level is not None else logging.INFO
