@@ -1058,7 +1058,11 @@ def access_setup(console: Console, monkeypatch: pytest.MonkeyPatch) -> Callable[
         root = logging.getLogger()
         monkeypatch.setattr(root, "handlers", [takeover.handler])  # pytest's capture handler aside
         logger = logging.getLogger(ACCESS_LOGGER)
-        logger.setLevel(logging.NOTSET)
+        for node in (logger, logging.getLogger("uvicorn")):  # as other tests may have left them
+            monkeypatch.setattr(node, "handlers", [])
+            monkeypatch.setattr(node, "filters", [])
+            node.propagate, node.disabled = True, False
+            node.setLevel(logging.NOTSET)
         logger.info = AccessLineShortcut(logger, takeover.handler).info  # type: ignore[method-assign]
         records_made: list[str] = []
         make_record = logging.Logger.makeRecord
