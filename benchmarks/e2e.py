@@ -29,7 +29,7 @@ after the router was stopped with SIGTERM (its lifespan shutdown flushes what is
 while the traces endpoint is a closed port, printing its RSS every 100,000 spans; metrics go to an
 in-process receiver, which reports ``beacon.telemetry.dropped``.
 
-    python -m benchmarks.e2e [--seconds 10] [--rounds 3] [--million] [--write docs/benchmarks.md]
+    python -m benchmarks.e2e [--seconds 10] [--rounds 5] [--million] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="times every variant runs, in turn (the median round is shown)"
+        "--rounds", type=int, default=5, help="times every variant runs, in turn (the median round is shown)"
     )
     parser.add_argument("--million", action="store_true", help="add the 1,000,000-span memory-bound run")
     parser.add_argument("--million-only", action="store_true", help="only the memory-bound run")
