@@ -69,6 +69,8 @@ def find_executable(command: str, path: str | None = None) -> str | None:
     if os.sep in command:
         return command if _is_executable(command) else None
     search = os.environ.get("PATH", os.defpath) if path is None else path
+    if not search:
+        return None  # an empty PATH finds nothing (not even in the current folder)
     for folder in search.split(os.pathsep):
         candidate = os.path.join(folder or os.curdir, command)
         if _is_executable(candidate):

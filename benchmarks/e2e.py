@@ -550,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=VARIANTS, help="run only these (and the baseline)")
     parser.add_argument("--write", type=Path, help="update this markdown file's section with the results")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     compile_sources()
 
     directory = Path(tempfile.mkdtemp(prefix="beacon-e2e-"))
@@ -593,11 +595,13 @@ def run_variants(args: argparse.Namespace, directory: Path, rounds: list[list[Ou
             wait_http(f"http://127.0.0.1:{providers_port}/control")
             for number in range(1, args.rounds + 1):
                 outcomes: list[Outcome] = []
+                logs = directory / f"round-{number}"  # each round's router and receiver logs
+                logs.mkdir()
                 for name in VARIANTS:
                     if args.only and name != "uninstrumented" and name not in args.only:
                         continue
                     outcome = measure(
-                        name, args.seconds, directory, providers_port, server, sink, sink_dsn, legacy_dsn
+                        name, args.seconds, logs, providers_port, server, sink, sink_dsn, legacy_dsn
                     )
                     outcomes.append(outcome)
                     figures = json.dumps(outcome, default=lambda o: o.__dict__)

@@ -524,3 +524,34 @@ def test_is_instrumented_tells_wrapped_asyncpg_from_plain() -> None:
 )
 def test_operation_name(query: str, expected: str | None) -> None:
     assert operation_name(query) == expected
+
+
+def test_methods_another_instrumentation_wrapped_are_left_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app that applied the upstream instrumentation itself (wrapt wrappers) gets one span per
+    statement, not one from each."""
+    import sys
+    import types
+
+    import wrapt
+
+    async def fetch(self: object, query: str) -> str:
+        return query
+
+    def passthrough(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return wrapped(*args, **kwargs)
+
+    connection_module = types.ModuleType("fakepg.connection")
+    connection_module.Connection = type(  # type: ignore[attr-defined]
+        "Connection", (), {"fetch": fetch, "execute": wrapt.FunctionWrapper(fetch, passthrough)}
+    )
+    package = types.ModuleType("fakepg")
+    monkeypatch.setitem(sys.modules, "fakepg", package)
+    monkeypatch.setitem(sys.modules, "fakepg.connection", connection_module)
+    for name in ("cursor", "prepared_stmt"):
+        monkeypatch.setitem(sys.modules, f"fakepg.{name}", types.ModuleType(f"fakepg.{name}"))
+
+    instrument_asyncpg(package, "test")
+    methods = connection_module.Connection.__dict__  # type: ignore[attr-defined]
+    assert getattr(methods["fetch"], asyncpg_client._PATCHED, False), "a plain method is wrapped"
+    assert isinstance(methods["execute"], wrapt.FunctionWrapper), "the other wrapper is left alone"
+    assert not getattr(methods["execute"], asyncpg_client._PATCHED, False)

@@ -388,6 +388,7 @@ def test_commands_are_found_as_the_shell_finds_them(tmp_path: Path) -> None:
     for command in ("tool", "dir-tool", "missing", str(second / "tool"), str(plain), str(first / "dir-tool")):
         assert find_executable(command, path) == shutil.which(command, path=path), command
     assert find_executable("tool", path) == str(second / "tool")
+    assert find_executable("tool", "") is None is shutil.which("tool", path=""), "an empty PATH finds nothing"
 
 
 INVALID = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import copy
 import datetime
+import importlib
 import io
 import json
 import logging
@@ -1097,14 +1098,50 @@ def test_access_shortcut_prints_the_line_the_record_would(access_setup: Callable
     assert shortcut["url.query"] == "region=eu-west" and shortcut["client.port"] == 40100
 
 
+def test_access_shortcut_leaves_other_calls_and_record_factories_to_the_standard_path(
+    access_setup: Callable[[], Access], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access = access_setup()
+    access.logger.info("%(client)s left", {"client": "10.1.2.3"})  # one mapping: LogRecord's rule
+    assert access.console.lines()[-1]["event"] == "10.1.2.3 left"
+    standard_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = standard_factory(*args, **kwargs)
+        record.request_id = "req-1"
+        return record
+
+    monkeypatch.setattr(logging, "_logRecordFactory", factory)
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    assert access.console.lines()[-1]["request_id"] == "req-1", "the app's factory saw the record"
+    assert access.records_made == [ACCESS_LOGGER, ACCESS_LOGGER]
+
+
+def test_access_shortcut_fallback_names_the_callers_line(access_setup: Callable[[], Access]) -> None:
+    access = access_setup()
+    seen: list[logging.LogRecord] = []
+    collector = logging.Handler()
+    collector.emit = seen.append  # type: ignore[method-assign]
+    access.logger.addHandler(collector)
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.removeHandler(collector)
+    (record,) = seen
+    assert (record.filename, record.funcName) == (
+        Path(__file__).name,
+        "test_access_shortcut_fallback_names_the_callers_line",
+    )
+
+
 def test_access_shortcut_keeps_a_malformed_call_as_the_record_would(
     access_setup: Callable[[], Access],
 ) -> None:
     access = access_setup()
-    access.logger.info("%s - %s", "only one argument")
-    logging.Logger.info(access.logger, "%s - %s", "only one argument")
+    malformed = ("%s %s %s %s %s %s", "a", "b", "c", "d", "e")  # five arguments, six placeholders
+    access.logger.info(*malformed)
+    assert access.records_made == []
+    logging.Logger.info(access.logger, *malformed)
     shortcut, standard = access.console.lines()
-    assert shortcut["event"] == standard["event"] == "%s - %s ('only one argument',)"
+    assert shortcut["event"] == standard["event"] == "%s %s %s %s %s %s ('a', 'b', 'c', 'd', 'e')"
 
 
 def test_access_shortcut_steps_aside_for_anything_else_that_would_see_the_record(
@@ -1155,4 +1192,5 @@ def test_configure_logging_installs_the_access_shortcut_unless_access_lines_are_
     settings = load_settings({"BEACON_OTEL_LOG_FORMAT": "json", "BEACON_OTEL_EXPORT_ACCESS_LOGS": export})
     logging.getLogger(ACCESS_LOGGER).__dict__.pop("info", None)
     configure_logging(settings, None)
+    importlib.import_module("uvicorn.protocols.http.h11_impl")  # installed once uvicorn loads it
     assert ("info" in logging.getLogger(ACCESS_LOGGER).__dict__) is installed

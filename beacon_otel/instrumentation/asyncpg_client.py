@@ -176,8 +176,17 @@ def instrument_asyncpg(module: ModuleType, version: str) -> None:
             continue
         for method in methods:
             original = cls.__dict__.get(method)
-            if original is not None and not getattr(original, _PATCHED, False):
-                setattr(cls, method, _wrap(original, starter, class_name))
+            if original is None or getattr(original, _PATCHED, False) or _wrapped_by_wrapt(original):
+                # Ours already, or the upstream instrumentation's wrapper (the app applied it
+                # itself): one span per statement, not two.
+                continue
+            setattr(cls, method, _wrap(original, starter, class_name))
+
+
+def _wrapped_by_wrapt(function: object) -> bool:
+    import wrapt
+
+    return isinstance(function, wrapt.FunctionWrapper)
 
 
 def is_instrumented(module: ModuleType) -> bool:

@@ -7,8 +7,13 @@ the caller's frame, the walk up to the root handler, the scan for ``extra`` fiel
 7 µs per request, 5 % of a trivial endpoint. When the record would reach beacon-otel's root
 handler and nothing else (no handler or filter on the way, nothing disabled) and access lines
 are not exported, the ``uvicorn.access`` logger's ``info`` passes its arguments to the pipeline
-directly, which prints the same line. In every other case, or for any other call, the standard
-path runs, so a handler or filter the app adds later sees every record.
+directly, which prints the same line. In every other case (a record factory or ``makeRecord``
+of the app's own, a call with keywords or with other arguments than uvicorn's five), the
+standard path runs, so a handler or filter the app adds later sees every record.
+
+The shortcut is installed when uvicorn imports its HTTP protocols, as late as uvicorn itself
+first asks for the logger, so an app's ``dictConfig`` run before that cannot disable a logger
+that the distro created early.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 from beacon_otel.logs.stdlib import PipelineHandler
 
 ACCESS_LOGGER = "uvicorn.access"
+_PROTOCOL_MODULES = ("uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl")
+_ACCESS_ARGUMENTS = 5  # client, method, path with query, HTTP version, status
 
 
 class AccessLineShortcut:
@@ -30,9 +37,15 @@ class AccessLineShortcut:
         self._pipeline = handler.pipeline
 
     def only_the_pipeline_would_see(self) -> bool:
-        """Whether an INFO record from the logger would reach our root handler and nothing else."""
+        """Whether an INFO record from the logger would reach our root handler and nothing else,
+        as the record the standard library makes."""
         logger: logging.Logger | None = self._logger
         if not self._logger.isEnabledFor(logging.INFO):
+            return False
+        if (
+            logging.getLogRecordFactory() is not logging.LogRecord
+            or type(self._logger).makeRecord is not logging.Logger.makeRecord
+        ):
             return False
         while logger is not None:
             if logger.filters or logger.disabled:
@@ -46,7 +59,9 @@ class AccessLineShortcut:
         return False
 
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if kwargs or not self.only_the_pipeline_would_see():
+        if kwargs or len(args) != _ACCESS_ARGUMENTS or not self.only_the_pipeline_would_see():
+            # One frame more than the caller's own call: the record names uvicorn as its origin.
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
             logging.Logger.info(self._logger, msg, *args, **kwargs)
             return
         try:
@@ -59,6 +74,13 @@ class AccessLineShortcut:
 
 
 def install_access_shortcut(handler: PipelineHandler) -> None:
-    """Give ``uvicorn.access`` the shortcut (the logger object lives as long as the process)."""
-    logger = logging.getLogger(ACCESS_LOGGER)
-    logger.info = AccessLineShortcut(logger, handler).info  # type: ignore[method-assign]
+    """Give ``uvicorn.access`` the shortcut once uvicorn loads an HTTP protocol (the logger object
+    lives as long as the process, forked workers included)."""
+    import wrapt
+
+    def install(_module: object) -> None:
+        logger = logging.getLogger(ACCESS_LOGGER)
+        logger.info = AccessLineShortcut(logger, handler).info  # type: ignore[method-assign]
+
+    for module in _PROTOCOL_MODULES:
+        wrapt.register_post_import_hook(install, module)
