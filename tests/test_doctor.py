@@ -150,7 +150,12 @@ def test_a_healthy_setup_passes_and_the_test_span_arrives(setup: Setup, protocol
     for name in ("config", "otlp-reach", "otlp-export", "sink", "postgres", "trace_spans", "span-index"):
         assert outcome.one(name)["status"] == "ok", outcome.text
     assert outcome.one("export:traces")["status"] == "info"
-    assert outcome.one("instr:httpx")["detail"] == f"will load: httpx {importlib.metadata.version('httpx')}"
+    assert outcome.one("instr:httpx")["detail"] == (
+        f"will load: httpx {importlib.metadata.version('httpx')} (beacon-otel's transport wrappers)"
+    )
+    assert outcome.one("instr:asyncpg")["detail"] == (
+        f"will load: asyncpg {importlib.metadata.version('asyncpg')} (beacon-otel's statement wrappers)"
+    )
     assert "collector-secret" not in outcome.text and "[scrubbed]" in outcome.line("export:traces")
     assert outcome.text.rstrip().endswith("nothing failed, 0 warnings")
     for detail in (outcome.one("otlp-export")["detail"], outcome.line("otlp-export")):
@@ -197,6 +202,7 @@ def test_in_the_sinks_own_environment_the_sink_is_checked_without_options(setup:
         BEACON_OTEL_SINK_ADDRESS=address,
         BEACON_OTEL_SINK_TOKEN=TOKEN,
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="asyncpg,fastpi",
+        BEACON_OTEL_HTTPX_UPSTREAM="true",
     )
     outcome = run_doctor(env)
 
@@ -208,6 +214,10 @@ def test_in_the_sinks_own_environment_the_sink_is_checked_without_options(setup:
         "remedy": None,
     }
     assert outcome.one("instr:disabled")["status"] == "warn" and "fastpi" in outcome.line("instr:disabled")
+    assert outcome.one("instr:httpx")["detail"] == (
+        f"will load: httpx {importlib.metadata.version('httpx')} "
+        "(upstream instrumentation, BEACON_OTEL_HTTPX_UPSTREAM=true)"
+    )
     assert outcome.one("sink")["detail"] == (
         f"{setup.sink.url} accepted an empty export with the token (token from BEACON_OTEL_SINK_TOKEN)"
     )

@@ -153,10 +153,23 @@ def _sampler_row(settings: Settings) -> Check:
 
 # --- instrumentations ------------------------------------------------------------------------------
 
-# instrumentation name -> (library it instruments, distribution of the upstream instrumentation)
+# instrumentation name -> (library it instruments, distribution of the upstream instrumentation,
+# the setting that selects the upstream one, its variable, what beacon-otel uses otherwise)
 _LIBRARIES = {
-    "httpx": ("httpx", "opentelemetry-instrumentation-httpx"),
-    "asyncpg": ("asyncpg", "opentelemetry-instrumentation-asyncpg"),
+    "httpx": (
+        "httpx",
+        "opentelemetry-instrumentation-httpx",
+        "httpx_upstream",
+        "BEACON_OTEL_HTTPX_UPSTREAM",
+        "beacon-otel's transport wrappers",
+    ),
+    "asyncpg": (
+        "asyncpg",
+        "opentelemetry-instrumentation-asyncpg",
+        "asyncpg_upstream",
+        "BEACON_OTEL_ASYNCPG_UPSTREAM",
+        "beacon-otel's statement wrappers",
+    ),
 }
 _DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 
@@ -172,8 +185,7 @@ def instrumentations(settings: Settings) -> list[Check]:
         elif name == "providers":
             rows.append(_providers_row(settings))
         else:
-            library, distribution = _LIBRARIES[name]
-            rows.append(_library_row(f"instr:{name}", library, distribution))
+            rows.append(_client_row(settings, name))
     unknown = sorted(settings.disabled_instrumentations - set(INSTRUMENTATIONS))
     if unknown:
         rows.append(
@@ -230,6 +242,20 @@ def _library_row(check: str, library: str, instrumentation: str, suffix: str = "
             f"install a {library} version matching {requirement.specifier}",
         )
     return Check(check, "ok", f"will load: {library} {version or '(version unknown)'}{suffix}")
+
+
+def _client_row(settings: Settings, name: str) -> Check:
+    """httpx and asyncpg get beacon-otel's own wrappers, or the upstream instrumentation when
+    its variable asks for it (which has its own version requirement)."""
+    library, distribution, attribute, variable, own = _LIBRARIES[name]
+    if getattr(settings, attribute):
+        return _library_row(
+            f"instr:{name}", library, distribution, f" (upstream instrumentation, {variable}=true)"
+        )
+    version = _installed_version(library)
+    if version is None and importlib.util.find_spec(library) is None:
+        return Check(f"instr:{name}", "info", f"{library} is not installed here: nothing to instrument")
+    return Check(f"instr:{name}", "ok", f"will load: {library} {version or '(version unknown)'} ({own})")
 
 
 def _fastapi_row(settings: Settings) -> Check:
