@@ -46,7 +46,7 @@ from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.instrumentation import http_metrics
 from beacon_otel.instrumentation.http_metrics import FastHttpMetrics, WithHttpMetrics
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
-from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter, SdkLogEmitter
+from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter
 from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import Settings
 
@@ -266,14 +266,12 @@ def build_telemetry(settings: Settings) -> Telemetry:
 
 
 def log_emitter(telemetry: Telemetry) -> LogEmitter | None:
-    """How the log pipeline exports records: straight into the encoded queue when OTLP is the
-    only logs exporter, through the logger provider when there are others (console), not at all
-    with ``OTEL_LOGS_EXPORTER=none``."""
-    exporters = telemetry.settings.exporters["logs"]
-    if exporters == ("otlp",) and telemetry.log_queue is not None:
+    """How the log pipeline exports records: straight into the encoded queue for OTLP, not at
+    all otherwise. The console exporter is for records emitted through the OpenTelemetry Logs
+    API: the pipeline prints each of its own records already, and printing it a second time, as
+    a console export, would double every line on stdout."""
+    if "otlp" in telemetry.settings.exporters["logs"] and telemetry.log_queue is not None:
         return EncodedLogEmitter(telemetry.log_queue, telemetry.log_encoder)
-    if any(name != "none" for name in exporters):
-        return SdkLogEmitter(telemetry.logger_provider)
     return None
 
 

@@ -373,3 +373,42 @@ def test_library_use_without_the_launcher(receiver: OtlpReceiver) -> None:
     assert line["event"] == "configured by hand" and line["step"] == 1 and len(line["trace_id"]) == 32
     records = receiver.wait_for_logs(lambda got: any(r.body == "configured by hand" for r in got))
     assert records[-1].trace_id == line["trace_id"]
+
+
+def test_console_exporters_print_one_scrubbed_line_each(tmp_path: Path) -> None:
+    """Console export: spans and OpenTelemetry Logs API records as one scrubbed JSON line each;
+    the pipeline's own records are printed once, not a second time as console exports."""
+    script = (
+        "import logging\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry._logs import get_logger\n"
+        "with trace.get_tracer('t').start_as_current_span('GET /x', attributes={'url.full': "
+        "'http://h/x?api_key=SECRET1'}):\n"
+        "    logging.getLogger('app').warning('calling with token=SECRET2')\n"
+        "    get_logger('direct').emit(\n"
+        "        body='password=SECRET3', attributes={'authorization': 'Bearer SECRET4'}\n"
+        "    )\n"
+    )
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", script],
+        env=clean_env(
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="console",
+            OTEL_BLRP_SCHEDULE_DELAY="100",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = json_lines(result.stdout)
+    assert all(f"SECRET{n}" not in result.stdout + result.stderr for n in range(1, 5)), result.stdout
+    (span,) = [line for line in lines if line.get("name") == "GET /x"]
+    assert span["attributes"]["url.full"] == "http://h/x?api_key=[scrubbed]"
+    (app,) = [line for line in lines if line.get("logger") == "app"]
+    assert app["event"] == "calling with token=[scrubbed]"
+    assert [line for line in lines if line.get("body", "").startswith("calling")] == [], "printed once"
+    (direct,) = [line for line in lines if "body" in line]
+    assert direct["body"] == "password=[scrubbed]"
+    assert direct["attributes"]["authorization"] == "[scrubbed]"

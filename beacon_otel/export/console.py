@@ -1,8 +1,8 @@
-"""The console span exporter's output: one scrubbed JSON object per line.
+"""The console exporters' output: one scrubbed JSON object per line, for spans and log records.
 
-The upstream console exporter pretty-prints each span over many lines, straight from the span's
-attributes. On stdout, beside the JSON log lines, that breaks line-by-line parsing and prints
-secrets that the OTLP path hides.
+The upstream console exporters pretty-print each span or record over many lines, straight from
+its attributes. On stdout, beside the JSON log lines, that breaks line-by-line parsing and
+prints secrets that the OTLP path hides.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -35,3 +37,26 @@ def scrubbed_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
 def console_span_exporter(scrubber: Scrubber) -> ConsoleSpanExporter:
     formatter: Callable[[ReadableSpan], str] = lambda span: scrubbed_span_line(span, scrubber)  # noqa: E731
     return ConsoleSpanExporter(formatter=formatter)
+
+
+def scrubbed_log_line(record: ReadableLogRecord, scrubber: Scrubber) -> str:
+    data: dict[str, Any] = json.loads(record.to_json(indent=None))
+    body = data.get("body")
+    if isinstance(body, str):
+        data["body"] = scrubber.scrub_text(body)
+    elif isinstance(body, dict):
+        data["body"] = scrubber.scrub_mapping(body)
+    elif body is not None:
+        data["body"] = scrubber.scrub_text(json.dumps(body))
+    data["attributes"] = scrubber.scrub_mapping(data.get("attributes") or {})
+    resource = data.get("resource") or {}
+    if resource.get("attributes"):
+        resource["attributes"] = scrubber.scrub_mapping(resource["attributes"])
+    return json.dumps(data, separators=(",", ":")) + "\n"
+
+
+def console_log_exporter(scrubber: Scrubber) -> ConsoleLogRecordExporter:
+    """For records emitted through the OpenTelemetry Logs API: stdlib and structlog records are
+    printed by the log pipeline already, as scrubbed lines of their own."""
+    formatter: Callable[[ReadableLogRecord], str] = lambda record: scrubbed_log_line(record, scrubber)  # noqa: E731
+    return ConsoleLogRecordExporter(formatter=formatter)

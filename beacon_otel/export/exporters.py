@@ -381,9 +381,9 @@ def log_exporters(
                 )
             )
         elif name == "console":
-            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+            from beacon_otel.export.console import console_log_exporter
 
-            exporters.append(ConsoleLogRecordExporter())
+            exporters.append(console_log_exporter(scrubber or Scrubber()))
     return exporters
 
 

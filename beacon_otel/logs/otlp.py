@@ -108,8 +108,8 @@ class EncodedLogEmitter:
 
 
 class SdkLogEmitter:
-    """Hands events to an SDK logger provider (for exporters other than OTLP, e.g. console);
-    one OpenTelemetry logger (scope) per logger name."""
+    """Hands events to any SDK logger provider, with its own processors and exporters (an app
+    or a test that brings its own); one OpenTelemetry logger (scope) per logger name."""
 
     def __init__(self, provider: LoggerProvider) -> None:
         self._provider = provider
