@@ -21,7 +21,7 @@ from beacon_otel.launcher import find_executable
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.postgres import PostgresServer
-from tests.support.processes import clean_env, free_port, launch, otlp_env, stop, uvicorn_command
+from tests.support.processes import ROOT, clean_env, free_port, launch, otlp_env, stop, uvicorn_command
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
 
@@ -370,6 +370,49 @@ def test_unknown_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 127
     assert "command not found: no-such-command-xyz" in result.stderr
+
+
+def test_the_launcher_imports_little(tmp_path: Path) -> None:
+    """The launcher's interpreter runs before the command starts: what it imports is start-up
+    time. Without site-packages (``-S``), as from a wheel: none of the heavier standard modules."""
+    script = (
+        "import sys\n"
+        "import beacon_otel.launcher\n"
+        "print(','.join(m for m in ('dataclasses', 'inspect', 'shutil', 'importlib.util', 'urllib.parse') "
+        "if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"the launcher imported {result.stdout.strip()}"
+
+
+def test_an_http_exporting_app_never_imports_grpc_or_packaging(receiver: OtlpReceiver) -> None:
+    """After its first exports over OTLP/HTTP, with httpx and asyncpg instrumented, a process
+    has loaded neither grpc (about 10 ms) nor packaging (about 8 ms)."""
+    script = (
+        "import sys, asyncpg, httpx\n"
+        "from opentelemetry import trace\n"
+        "with trace.get_tracer('t').start_as_current_span('work'):\n"
+        "    pass\n"
+        "assert trace.get_tracer_provider().force_flush(10_000)\n"
+        "print(','.join(m for m in ('grpc', 'packaging') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", script],
+        env=otlp_env(receiver.http_endpoint, BEACON_OTEL_LOG_FORMAT="none"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert receiver.wait_for_spans(lambda got: any(span.name == "work" for span in got))
+    assert result.stdout.strip() == "", f"imported {result.stdout.strip()}"
 
 
 def test_commands_are_found_as_the_shell_finds_them(tmp_path: Path) -> None:
