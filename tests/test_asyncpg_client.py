@@ -27,7 +27,6 @@ import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 from opentelemetry.sdk.resources import Resource
@@ -43,6 +42,7 @@ from beacon_otel.instrumentation.asyncpg_client import (
     operation_name,
 )
 from beacon_otel.settings import BatchSettings
+from tests.support.otlp import RecordingPayloadExporter
 from tests.support.postgres import PostgresServer
 
 SECRET = "param-secret-91f2"
@@ -53,25 +53,11 @@ CLIENT = PbSpan.SpanKind.SPAN_KIND_CLIENT
 # -- the pipeline ---------------------------------------------------------------------------------
 
 
-class RecordingExporter:
-    """A ``PayloadExporter`` that keeps every payload it is sent, as encoded."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-
-    def export_payload(self, payload: bytes, count: int) -> bool:
-        self.payloads.append(payload)
-        return True
-
-    def shutdown(self) -> None:
-        pass
-
-
 @dataclass
 class Pipeline:
     provider: TracerProvider
     processor: EncodedBatchSpanProcessor
-    exporter: RecordingExporter
+    exporter: RecordingPayloadExporter
     tracer: trace.Tracer
     dsn: str
     port: int
@@ -89,13 +75,10 @@ class Pipeline:
         """Every span exported since the test started (after checking their scope)."""
         assert self.processor.force_flush(5000)
         found = []
-        for payload in self.exporter.payloads:
-            for resource_spans in ExportTraceServiceRequest.FromString(payload).resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        if span.kind == CLIENT:
-                            assert (scope_spans.scope.name, scope_spans.scope.version) == (SCOPE_NAME, "test")
-                        found.append(span)
+        for _, scope_spans, span in self.exporter.exported():
+            if span.kind == CLIENT:
+                assert (scope_spans.scope.name, scope_spans.scope.version) == (SCOPE_NAME, "test")
+            found.append(span)
         return found
 
     def client_spans(self, query: str | None = None) -> list[PbSpan]:
@@ -126,7 +109,7 @@ def _wrapped_methods() -> dict[tuple[type, str], Any]:
 
 @pytest.fixture(scope="module")
 def pipeline(postgres: PostgresServer) -> Iterator[Pipeline]:
-    exporter = RecordingExporter()
+    exporter = RecordingPayloadExporter()
     processor = EncodedBatchSpanProcessor(
         exporter,
         BatchSettings(max_queue_size=1000, schedule_delay_ms=60_000, max_export_batch_size=500),

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
@@ -51,6 +50,7 @@ from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.instrumentation.direct_span import DirectSpan, DirectSpanStarter
 from beacon_otel.settings import BatchSettings
+from tests.support.otlp import RecordingPayloadExporter
 
 REMOTE_TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 REMOTE_SPAN_ID = 0xB7AD6B7169203331
@@ -64,28 +64,12 @@ class BoomError(RuntimeError):
     """A non-builtin exception: its exception.type must be module-qualified."""
 
 
-class DecodingExporter:
-    """A ``PayloadExporter`` that keeps every request it is sent, decoded."""
-
-    def __init__(self) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.counts: list[int] = []
-
-    def export_payload(self, payload: bytes, count: int) -> bool:
-        self.requests.append(ExportTraceServiceRequest.FromString(payload))
-        self.counts.append(count)
-        return True
-
-    def shutdown(self) -> None:
-        pass
-
-
 @dataclass
 class Pipeline:
     provider: TracerProvider
     tracer: trace.Tracer
     processor: EncodedBatchSpanProcessor
-    exporter: DecodingExporter
+    exporter: RecordingPayloadExporter
     starter: DirectSpanStarter
 
     def start(
@@ -99,13 +83,7 @@ class Pipeline:
     def exported(self) -> list[tuple[ResourceSpans, ScopeSpans, PbSpan]]:
         """Flush the encoded queue, and every span it has sent so far with its resource and scope."""
         assert self.processor.force_flush(5000)
-        return [
-            (resource_spans, scope_spans, span)
-            for request in self.exporter.requests
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
+        return list(self.exporter.exported())
 
     def spans(self) -> list[PbSpan]:
         return [span for _, _, span in self.exported()]
@@ -131,7 +109,7 @@ def make_pipeline() -> Iterator[PipelineFactory]:
         scope_attributes: Attributes = None,
         **provider_options: Any,
     ) -> Pipeline:
-        exporter = DecodingExporter()
+        exporter = RecordingPayloadExporter()
         processor = EncodedBatchSpanProcessor(
             exporter,
             BatchSettings(max_queue_size=100, schedule_delay_ms=60_000, max_export_batch_size=50),

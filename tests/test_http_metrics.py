@@ -152,7 +152,7 @@ def serve(fast: FastHttpMetrics, key: SeriesKey, *durations: float) -> None:
     method, scheme = key[0], key[1]
     for seconds in durations:
         fast.request_started(method, scheme)
-        fast.request_ended(method, scheme, seconds, key)
+        fast.request_ended(seconds, key)
 
 
 def all_metrics(data: MetricsData) -> list[tuple[Resource, InstrumentationScope, Metric]]:
@@ -477,7 +477,7 @@ def test_active_requests_counts_requests_in_flight() -> None:
     post_https = frozenset({"http.request.method": "POST", "url.scheme": "https"}.items())
     p.fast.request_started("GET", "http")
     p.fast.request_started("GET", "http")
-    p.fast.request_ended("GET", "http", 0.01, KEY_A)
+    p.fast.request_ended(0.01, KEY_A)
     p.fast.request_started("POST", "https")
 
     data = p.export()
@@ -486,7 +486,7 @@ def test_active_requests_counts_requests_in_flight() -> None:
     assert active is not None and active.unit == "{request}"
     assert [scope for _, scope, metric in all_metrics(data) if metric.name == ACTIVE_NAME] == [p.fast.scope]
 
-    p.fast.request_ended("GET", "http", 0.02, KEY_A)
+    p.fast.request_ended(0.02, KEY_A)
     assert active_values(p.export())[get_http] == 0
 
 
@@ -505,8 +505,8 @@ def _in_child(p: Pipeline, started_at: int) -> dict[str, Any]:
     """What a forked worker exports: the parent's series and active counts must be gone."""
     observed = [(dict(o.attributes or {}), o.value) for o in p.fast.observe_active(CallbackOptions())]
     first = p.export()
-    p.fast.request_started("GET", "http")
-    p.fast.request_ended("GET", "http", 0.02, KEY_B)
+    p.fast.request_started("POST", "http")
+    p.fast.request_ended(0.02, KEY_B)
     p.fast.request_started("GET", "http")
     second = p.export()
     points = duration_points(second)
@@ -630,7 +630,7 @@ SERVER_METRICS_SCRIPT = textwrap.dedent(
     chosen = sm.server_metrics("1")
     print("installed_for_another", type(chosen).__name__)
     chosen.request_started("GET", "http")
-    chosen.request_ended("GET", "http", 0.3, ("GET", "http", "/x", 200, None))
+    chosen.request_ended(0.3, ("GET", "http", "/x", 200, None))
     data = reader.get_metrics_data()
     points = [
         (m.name, list(p.explicit_bounds), list(p.bucket_counts), dict(p.attributes))

@@ -1123,7 +1123,7 @@ def test_access_shortcut_fallback_names_the_callers_line(access_setup: Callable[
     collector = logging.Handler()
     collector.emit = seen.append  # type: ignore[method-assign]
     access.logger.addHandler(collector)
-    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
+    access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)  # the caller the record must name
     access.logger.removeHandler(collector)
     (record,) = seen
     assert (record.filename, record.funcName) == (

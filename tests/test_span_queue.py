@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.settings import BatchSettings
-
-
-class RecordingExporter:
-    def __init__(self, accept: bool = True) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.counts: list[int] = []
-        self.accept = accept
-        self.shut_down = False
-        self.sent = threading.Event()
-
-    def export_payload(self, payload: bytes, count: int) -> bool:
-        self.requests.append(ExportTraceServiceRequest.FromString(payload))
-        self.counts.append(count)
-        self.sent.set()
-        return self.accept
-
-    def shutdown(self) -> None:
-        self.shut_down = True
-
-    def span_names(self) -> list[str]:
-        return [
-            span.name
-            for request in self.requests
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
+from tests.support.otlp import RecordingPayloadExporter
 
 
 def make(
     batch: BatchSettings,
-) -> tuple[EncodedBatchSpanProcessor, RecordingExporter, TracerProvider, ExportReporter]:
-    exporter = RecordingExporter()
+) -> tuple[EncodedBatchSpanProcessor, RecordingPayloadExporter, TracerProvider, ExportReporter]:
+    exporter = RecordingPayloadExporter()
     reporter = ExportReporter(interval=60)
     processor = EncodedBatchSpanProcessor(exporter, batch, reporter)
     provider = TracerProvider(resource=Resource.create({"service.name": "queue-test"}))
@@ -112,7 +84,7 @@ def test_a_full_queue_drops_and_counts() -> None:
 def test_unsampled_spans_are_not_queued() -> None:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    exporter = RecordingExporter()
+    exporter = RecordingPayloadExporter()
     processor = EncodedBatchSpanProcessor(exporter, BatchSettings(), ExportReporter())
     provider = TracerProvider(sampler=ALWAYS_OFF)
     provider.add_span_processor(processor)

@@ -22,16 +22,12 @@ from beacon_otel.scrubbing import Scrubber
 def scrubbed_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
     data: dict[str, Any] = json.loads(span.to_json(indent=None))
     data["name"] = scrubber.scrub_text(data.get("name") or "")
-    data["attributes"] = scrubber.scrub_mapping(data.get("attributes") or {})
     status = data.get("status") or {}
     if status.get("description"):
         status["description"] = scrubber.scrub_text(status["description"])
     for item in (*data.get("events", ()), *data.get("links", ())):
         item["attributes"] = scrubber.scrub_mapping(item.get("attributes") or {})
-    resource = data.get("resource") or {}
-    if resource.get("attributes"):
-        resource["attributes"] = scrubber.scrub_mapping(resource["attributes"])
-    return json.dumps(data, separators=(",", ":")) + "\n"
+    return _line(data, scrubber)
 
 
 def console_span_exporter(scrubber: Scrubber) -> ConsoleSpanExporter:
@@ -48,6 +44,11 @@ def scrubbed_log_line(record: ReadableLogRecord, scrubber: Scrubber) -> str:
         data["body"] = scrubber.scrub_mapping(body)
     elif body is not None:
         data["body"] = scrubber.scrub_text(json.dumps(body))
+    return _line(data, scrubber)
+
+
+def _line(data: dict[str, Any], scrubber: Scrubber) -> str:
+    """The item's own attributes and its resource's, scrubbed, as one compact JSON line."""
     data["attributes"] = scrubber.scrub_mapping(data.get("attributes") or {})
     resource = data.get("resource") or {}
     if resource.get("attributes"):

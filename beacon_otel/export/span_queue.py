@@ -23,18 +23,23 @@ class EncodedBatchSpanProcessor(SpanProcessor):
         reporter: ExportReporter,
         scrubber: Scrubber | None = None,
     ) -> None:
-        self.encoder = SpanBatchEncoder(scrubber)
-        self.queue = EncodedBatchQueue("traces", exporter, self.encoder, batch, reporter)
+        self._encoder = SpanBatchEncoder(scrubber)
+        self.queue = EncodedBatchQueue("traces", exporter, self._encoder, batch, reporter)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
+        self.put_finished(span)
+
+    def put_finished(self, span: ReadableSpan) -> None:
+        """Encode and queue a finished span, if sampled: the SDK's spans come through
+        :meth:`on_end`, direct spans (:mod:`beacon_otel.instrumentation.direct_span`) straight here."""
         if span.context.trace_flags.sampled:
             self.queue.encode_and_put(self._encode, span)
 
     def _encode(self, span: ReadableSpan) -> tuple[int, bytes]:
-        return self.encoder.origin(span), self.encoder.encode_span(span)
+        return self._encoder.origin(span), self._encoder.encode_span(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis)

@@ -145,8 +145,5 @@ class ServerSpanMiddleware:
             span.end()
             if self.metrics is not None:
                 self.metrics.request_ended(
-                    method,
-                    scheme,
-                    time.perf_counter() - started,
-                    (method, scheme, route, status_code, error_type),
+                    time.perf_counter() - started, (method, scheme, route, status_code, error_type)
                 )

@@ -17,7 +17,7 @@ without the attributes read here send the instrumentation back to ``tracer.start
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -259,8 +259,9 @@ class DirectSpan(trace.Span):
 
 
 class DirectRoute:
-    """What direct spans of one tracer need: its scope and limits, and the callback that
-    encodes and queues a finished span."""
+    """What direct spans of one tracer need: its scope and limits, and the processor's
+    ``put_finished``, which encodes and queues a finished span (a DirectSpan reads as a
+    ReadableSpan)."""
 
     __slots__ = ("limits", "on_end", "scope", "tracer")
 
@@ -268,18 +269,7 @@ class DirectRoute:
         self.tracer = tracer
         self.scope: InstrumentationScope = tracer._instrumentation_scope
         self.limits: SpanLimits = tracer._span_limits
-        encoder = processor.encoder
-        queue = processor.queue
-
-        def encode(span: DirectSpan) -> tuple[int, bytes]:
-            origin = encoder.origin_of(span.resource, span.instrumentation_scope)
-            return origin, encoder.encode_span(span)  # type: ignore[arg-type]
-
-        def on_end(span: DirectSpan) -> None:
-            if span.context.trace_flags.sampled:
-                queue.encode_and_put(encode, span)
-
-        self.on_end = on_end
+        self.on_end: Callable[[DirectSpan], None] = processor.put_finished  # type: ignore[assignment]
 
 
 class DirectSpanStarter:

@@ -93,7 +93,7 @@ class ServerMetrics(Protocol):
 
     def request_started(self, method: str, scheme: str) -> None: ...
 
-    def request_ended(self, method: str, scheme: str, seconds: float, key: SeriesKey) -> None: ...
+    def request_ended(self, seconds: float, key: SeriesKey) -> None: ...
 
 
 class SdkServerMetrics:
@@ -105,7 +105,7 @@ class SdkServerMetrics:
     def request_started(self, method: str, scheme: str) -> None:
         return None
 
-    def request_ended(self, method: str, scheme: str, seconds: float, key: SeriesKey) -> None:
+    def request_ended(self, seconds: float, key: SeriesKey) -> None:
         self._duration.record(seconds, series_attributes(key))
 
 
@@ -192,10 +192,10 @@ class FastHttpMetrics:
         with self._lock:
             self._active[key] = self._active.get(key, 0) + 1
 
-    def request_ended(self, method: str, scheme: str, seconds: float, key: SeriesKey) -> None:
+    def request_ended(self, seconds: float, key: SeriesKey) -> None:
         bucket = bisect_left(self._bounds, seconds)  # buckets include their upper bound
+        active_key = key[:2]  # (method, scheme)
         with self._lock:
-            active_key = (method, scheme)
             self._active[active_key] = self._active.get(active_key, 1) - 1
             self._count(_SERVER, key, seconds, bucket)
 

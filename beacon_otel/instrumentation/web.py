@@ -15,10 +15,9 @@ from typing import Any
 from opentelemetry import trace
 
 from beacon_otel.instrumentation.asgi import ServerSpanMiddleware
-from beacon_otel.instrumentation.http_metrics import server_metrics
+from beacon_otel.instrumentation.http_metrics import SCOPE_NAME, server_metrics
 from beacon_otel.settings import Settings
 
-SCOPE_NAME = "beacon_otel.instrumentation.asgi"
 _PATCHED = "_beacon_otel_patched"
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from beacon_otel.logs.fields import UVICORN_ACCESS_LOGGER as ACCESS_LOGGER
 from beacon_otel.logs.stdlib import PipelineHandler
 
-ACCESS_LOGGER = "uvicorn.access"
 _PROTOCOL_MODULES = ("uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl")
 _ACCESS_ARGUMENTS = 5  # client, method, path with query, HTTP version, status
 

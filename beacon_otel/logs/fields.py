@@ -14,6 +14,7 @@ from beacon_otel.scrubbing import Scrubber
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # The attributes every LogRecord has; anything else on a record came from ``extra={...}``.
+UVICORN_ACCESS_LOGGER = "uvicorn.access"
 STANDARD_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
@@ -81,7 +82,20 @@ def record_message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception:
-        return f"{record.msg} {record.args!r}"
+        return _verbatim(record.msg, record.args)
+
+
+def formatted_message(message: object, args: tuple[Any, ...]) -> str:
+    """What ``getMessage`` makes of a call's message and arguments (both verbatim when they do
+    not fit), for a call that has no record."""
+    try:
+        return str(message) % args if args else str(message)
+    except Exception:
+        return _verbatim(message, args)
+
+
+def _verbatim(message: object, args: object) -> str:
+    return f"{message} {args!r}"
 
 
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -107,7 +121,7 @@ def record_extras(record: logging.LogRecord) -> dict[str, Any]:
 def uvicorn_access_fields(record: logging.LogRecord) -> dict[str, Any]:
     """Searchable fields for uvicorn's access lines (``client - "METHOD path HTTP/v" status``)."""
     args = record.args
-    if record.name != "uvicorn.access" or not isinstance(args, tuple):
+    if record.name != UVICORN_ACCESS_LOGGER or not isinstance(args, tuple):
         return {}
     return access_fields(args)
 

@@ -17,10 +17,12 @@ from opentelemetry import trace
 
 from beacon_otel.logs.fields import (
     STRUCTLOG_LEVELS,
+    UVICORN_ACCESS_LOGGER,
     ExcInfo,
     access_fields,
     exception_fields,
     exception_summary,
+    formatted_message,
     iso_utc,
     level_name,
     record_extras,
@@ -41,7 +43,7 @@ _SCRUB_CACHE_LIMIT = 4096
 # ASGI servers' access loggers: one line per request, the same facts as the server span that
 # beacon-otel's middleware gives the request (gunicorn's own access log serves WSGI apps, which
 # get no server span, so its lines stay exported).
-_ACCESS_LOGGERS = frozenset({"uvicorn.access", "hypercorn.access"})
+_ACCESS_LOGGERS = frozenset({UVICORN_ACCESS_LOGGER, "hypercorn.access"})
 _RESERVED = frozenset({"timestamp", "level", "logger", "event", "service.name", "trace_id", "span_id"})
 
 
@@ -119,15 +121,11 @@ class LogPipeline:
     def access_line(self, logger_name: str, message_format: str, args: tuple[Any, ...]) -> None:
         """An access line handed over without a LogRecord (:mod:`beacon_otel.logs.access`): the
         line :meth:`handle_record` gives for the same call, printed, not exported."""
-        try:
-            message = message_format % args if args else message_format
-        except Exception:
-            message = f"{message_format} {args!r}"
         self.emit(
             level_number=logging.INFO,
             level="info",
             logger_name=logger_name,
-            message=message,
+            message=formatted_message(message_format, args),
             fields=access_fields(args),
             exc_info=None,
             created=time.time(),
