@@ -3,7 +3,8 @@
 The runner calls the router with a UUID trace id and no ``traceparent``; its own
 ``trace_spans`` rows use that UUID. A 128-bit trace id *is* a UUID, so when a request carries
 only the legacy header, the server span simply starts a trace whose id is that UUID, and
-outgoing calls carry the id both ways (``traceparent`` and the legacy header).
+outgoing calls carry the id both ways (``traceparent`` and the legacy header), unless the app
+set the legacy header on the request itself: then its value is kept.
 
 Start-up of the server span happens inside instrumentation code we do not own, so the id is
 handed over through a context variable: :meth:`LegacyTraceIdPropagator.extract` leaves it for
@@ -45,6 +46,18 @@ def uuid_from_trace_id(trace_id: int) -> str:
     return str(uuid.UUID(int=trace_id))
 
 
+def _carries(carrier: object, header: str) -> bool:
+    """Whether the outgoing request already has ``header`` (any case): the app set it (the
+    router sends its own ``X-Trace-Id`` when the id came in its request body), and telemetry
+    never changes what the app sends."""
+    try:
+        if header in carrier:  # type: ignore[operator]  # httpx.Headers: case-insensitive
+            return True
+        return any(isinstance(key, str) and key.lower() == header for key in carrier)  # type: ignore[attr-defined]
+    except TypeError:  # a carrier that cannot be searched: nothing to keep
+        return False
+
+
 class LegacyAwareIdGenerator(RandomIdGenerator):
     """Random ids, except for a root span that a legacy header asked to continue."""
 
@@ -78,7 +91,7 @@ class LegacyTraceIdPropagator(TextMapPropagator):
         self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
     ) -> None:
         span_context = trace.get_current_span(context).get_span_context()
-        if span_context.is_valid:
+        if span_context.is_valid and not _carries(carrier, self.header):
             setter.set(carrier, self.header, uuid_from_trace_id(span_context.trace_id))
 
     @property

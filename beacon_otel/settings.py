@@ -38,6 +38,11 @@ LOG_FORMATS = ("auto", "json", "console", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 DEFAULT_SERVICE_NAME = "hybrid-router"
+# The router's legacy tracer: its own trace_spans INSERTs and UPDATEs are not the app's work.
+DEFAULT_UNTRACED_METHODS: tuple[tuple[str, str, str], ...] = (
+    ("hybrid_router.tracing", "DBTracer", "start_span"),
+    ("hybrid_router.tracing", "DBTracer", "complete_span"),
+)
 DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 _HTTP_SIGNAL_PATHS: dict[Signal, str] = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
@@ -103,11 +108,12 @@ class Settings(NamedTuple):
     http_server_metrics: bool = True
     export_error_interval: float = 60.0
     log_format: str = "auto"
-    log_level: str | None = None  # None: INFO, or whatever level the app's basicConfig asks for
+    log_level: str | None = None  # None: the levels Python and the app set, as without beacon-otel
     export_access_logs: bool = False  # the server span already records each request
     scrub_patterns: tuple[str, ...] = ()
     provider_hooks: tuple[tuple[str, str], ...] = ()  # (module, class) beyond the default
     health_interval: float | None = None  # seconds; None: no continuous monitoring
+    untraced_methods: tuple[tuple[str, str, str], ...] = DEFAULT_UNTRACED_METHODS  # (module, class, method)
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         return self.otlp[signal]
@@ -428,6 +434,31 @@ def _provider_hooks(reader: _Reader) -> tuple[tuple[str, str], ...]:
     return tuple(hooks)
 
 
+def _untraced_methods(reader: _Reader) -> tuple[tuple[str, str, str], ...]:
+    """``module:Class.method`` entries, comma-separated, or ``none``; unset: the legacy tracer's."""
+    name = "BEACON_OTEL_UNTRACED_METHODS"
+    value = reader.raw(name)
+    if value is None:
+        return DEFAULT_UNTRACED_METHODS
+    if value.lower() == "none":
+        return ()
+    import re
+
+    methods = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        match = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)\.([A-Za-z_]\w*)", entry)
+        if match is None:
+            reader.problems.append(
+                f"{name} holds {entry!r}, which is not module:Class.method "
+                "(expected e.g. hybrid_router.tracing:DBTracer.start_span, or none)"
+            )
+            continue
+        methods.append((match[1], match[2], match[3]))
+    return tuple(methods)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration; raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -482,6 +513,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         health_interval=reader.parsed(
             "BEACON_OTEL_HEALTH_INTERVAL", None, _parse_positive_float, "expected seconds, a number above 0"
         ),
+        untraced_methods=_untraced_methods(reader),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -927,13 +927,22 @@ def _console_handlers() -> list[tuple[str, logging.Handler]]:
 
 
 def test_install_puts_one_handler_on_root(console: Console) -> None:
-    takeover = console.takeover(None)
     root = logging.getLogger()
+    level_before = root.level
+    takeover = console.takeover(None)
     assert root.handlers.count(takeover.handler) == 1
-    assert root.level == logging.INFO
+    assert root.level == level_before == logging.WARNING, "no level set: Python's own is kept"
+    logging.getLogger("beacon_test.app").warning("hello")
+    logging.getLogger("beacon_test.app").info("hidden at WARNING, as without beacon-otel")
+    assert [(line["logger"], line["event"]) for line in console.lines()] == [("beacon_test.app", "hello")]
+
+
+def test_install_with_a_level_sets_it_on_root(console: Console) -> None:
+    console.takeover(logging.INFO)
+    assert logging.getLogger().level == logging.INFO
     logging.getLogger("beacon_test.app").info("hello")
     logging.getLogger("beacon_test.app").debug("hidden at INFO")
-    assert [(line["logger"], line["event"]) for line in console.lines()] == [("beacon_test.app", "hello")]
+    assert [line["event"] for line in console.lines()] == ["hello"]
 
 
 def test_basic_config_sets_only_the_level_when_none_was_given(console: Console) -> None:
@@ -1064,6 +1073,7 @@ def access_setup(console: Console, monkeypatch: pytest.MonkeyPatch) -> Callable[
             monkeypatch.setattr(node, "filters", [])
             node.propagate, node.disabled = True, False
             node.setLevel(logging.NOTSET)
+        logger.setLevel(logging.INFO)  # as uvicorn's logging config sets it
         logger.info = AccessLineShortcut(logger, takeover.handler).info  # type: ignore[method-assign]
         records_made: list[str] = []
         make_record = logging.Logger.makeRecord
@@ -1169,7 +1179,7 @@ def test_access_shortcut_steps_aside_for_anything_else_that_would_see_the_record
         holder.filters.clear()
     access.logger.setLevel(logging.WARNING)
     access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
-    access.logger.setLevel(logging.NOTSET)
+    access.logger.setLevel(logging.INFO)
     access.logger.disabled = True
     access.logger.info(ACCESS_FORMAT, *ACCESS_ARGS)
     access.logger.disabled = False

@@ -64,7 +64,7 @@ def test_each_provider_check_is_a_span_with_its_outcome(
     port = free_port()
     env = _env(receiver, DEMO_PROVIDERS=_providers(fake_providers), ROUTER_TIMEOUT="0.5")
     with launch(uvicorn_command(port, app="hybrid_router.main:app"), env, tmp_path, port) as app:
-        assert app.get("/providers").status_code == 200
+        assert httpx.post(f"{app.base_url}/debug/force-health-check", timeout=10).status_code == 200
         inference = httpx.post(
             f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
         )
@@ -74,13 +74,14 @@ def test_each_provider_check_is_a_span_with_its_outcome(
             f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
         )
         assert failed.json()["success"] is False
+        httpx.post(f"{app.base_url}/debug/force-health-check", timeout=10)  # golem-ok is down now
         nothing = httpx.post(
             f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
         )
-        assert nothing.json()["error"] == "no healthy provider"
+        assert nothing.json()["error_code"] == "PROVIDER_UNAVAILABLE"
         spans = receiver.wait_for_spans(
             lambda got: (
-                any(s.attributes.get("http.route") == "/providers" for s in got)
+                any(s.attributes.get("http.route") == "/debug/force-health-check" for s in got)
                 and len([s for s in got if s.name == "inference"]) == 3
             )
         )
@@ -101,7 +102,14 @@ def test_each_provider_check_is_a_span_with_its_outcome(
         stop(app.process)
         output = app.output()
 
-    server = next(s for s in spans if s.kind == SERVER and s.attributes.get("http.route") == "/providers")
+    server = min(
+        (
+            s
+            for s in spans
+            if s.kind == SERVER and s.attributes.get("http.route") == "/debug/force-health-check"
+        ),
+        key=lambda s: s.start_ns,
+    )
     (sweep,) = [s for s in spans if s.name == "providers.health_check" and s.parent_span_id == server.span_id]
     checks = {
         s.attributes["beacon.provider.name"]: s
@@ -139,14 +147,16 @@ def test_each_provider_check_is_a_span_with_its_outcome(
     assert inference_span.attributes["beacon.inference.cost_estimate"] > 0
 
     up = _gauge(metrics, "beacon.provider.up")
-    assert up == {name: 0 if error_type else 1 for name, (_, _, error_type) in CASES.items()}
+    expected_up = {name: 0 if error_type else 1 for name, (_, _, error_type) in CASES.items()}
+    assert up == {**expected_up, "golem-ok": 0}, "golem-ok answered 500 at the last sweep"
     failures = {
         (attributes["beacon.provider.name"], attributes["error.type"])
         for m in metrics
         if m.name == "beacon.provider.health_check.failures"
         for attributes, _ in m.data_points
     }
-    assert failures == {(name, error_type) for name, (_, _, error_type) in CASES.items() if error_type}
+    expected_failures = {(name, error_type) for name, (_, _, error_type) in CASES.items() if error_type}
+    assert failures == {*expected_failures, ("golem-ok", "http_500")}
     durations = {
         (attributes["beacon.provider.name"], attributes["outcome"])
         for m in metrics
@@ -173,7 +183,9 @@ def test_each_provider_check_is_a_span_with_its_outcome(
         if line.startswith("{") and '"Provider health check failed"' in line
     ]
     by_provider = {line["provider"]: line for line in failed_lines}
-    assert set(by_provider) == {name for name, (_, _, error_type) in CASES.items() if error_type}
+    assert set(by_provider) == {name for name, (_, _, error_type) in CASES.items() if error_type} | {
+        "golem-ok"
+    }
     assert by_provider["golem-refused"]["error.type"] == "ConnectError"
     assert by_provider["golem-500"]["region"] == "us-east"
     assert by_provider["golem-500"]["endpoint"].endswith("/p/golem-500")

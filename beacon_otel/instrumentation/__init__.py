@@ -14,6 +14,7 @@ from types import ModuleType
 import wrapt
 
 from beacon_otel.instrumentation.clients import instrument_asyncpg, instrument_httpx
+from beacon_otel.instrumentation.untraced import ASYNCPG_RESET, register_untraced_methods
 from beacon_otel.instrumentation.web import instrument_fastapi, instrument_starlette
 from beacon_otel.settings import Settings
 
@@ -50,4 +51,8 @@ def register_instrumentations(settings: Settings) -> list[str]:
         enabled.append(name)
         for module_name, hook in hooks:
             wrapt.register_post_import_hook(_guarded(name, hook, settings), module_name)
+    untraced = settings.untraced_methods
+    if "asyncpg" in enabled:
+        untraced = (ASYNCPG_RESET, *untraced)  # a pooled connection's reset is asyncpg's own work
+    register_untraced_methods(untraced)
     return enabled

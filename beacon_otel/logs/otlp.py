@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ def attribute_value(value: Any) -> Any:
         return {str(key): attribute_value(item) for key, item in value.items() if item is not None}
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, enum.Enum):  # by value, as the JSON line writes it
+        return attribute_value(value.value)
     return str(value)
 
 

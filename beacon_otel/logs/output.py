@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
@@ -47,6 +48,8 @@ class JsonRenderer:
     def _fallback(self, value: Any) -> Any:
         if isinstance(value, (set, frozenset)):
             return list(value)
+        if isinstance(value, enum.Enum):  # ProviderType.GOLEM is written "golem"
+            return value.value
         if isinstance(value, bytes):
             return self._scrubber.scrub_text(value.decode("utf-8", "replace"))
         isoformat = getattr(value, "isoformat", None)
@@ -64,6 +67,8 @@ class JsonRenderer:
             return self._encode({key: self._plain(value) for key, value in event.items()})
 
     def _plain(self, value: Any) -> Any:
+        if isinstance(value, enum.Enum):
+            value = value.value
         if value is None or isinstance(value, (str, int, bool)):
             return value
         if isinstance(value, float):

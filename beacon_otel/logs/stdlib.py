@@ -62,11 +62,13 @@ class StdlibTakeover:
 
     def __init__(self, handler: PipelineHandler, level: int | None) -> None:
         self.handler = handler
-        self.level = level  # BEACON_OTEL_LOG_LEVEL; None lets the app's own configuration decide
+        self.level = level  # BEACON_OTEL_LOG_LEVEL; None leaves levels to Python and the app
 
     def install(self) -> None:
-        root = logging.getLogger()
-        root.setLevel(self.level if self.level is not None else logging.INFO)
+        # Without BEACON_OTEL_LOG_LEVEL every logger keeps the level it would have without
+        # beacon-otel (Python's WARNING on root, or whatever the app and its server configure):
+        # a library's INFO chatter, such as watchfiles' "1 change detected" under uvicorn
+        # --reload, stays as quiet as it was.
         self.adopt()
         logging.captureWarnings(True)  # warnings.warn() becomes a structured line too
         logging.basicConfig = self._wrap_basic_config(logging.basicConfig)

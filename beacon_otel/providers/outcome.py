@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -79,12 +81,29 @@ def classify_check(healthy: object, record: CallRecord) -> Outcome:
     return SUCCESS  # no healthy attribute to judge by, and nothing went wrong
 
 
+def result_field(result: object, name: str) -> Any:
+    """One field of the router's inference result, whatever its shape: a key of a dict, or an
+    attribute of a pydantic (v1 or v2) model, a dataclass or any other object. None if absent."""
+    if isinstance(result, Mapping):
+        return result.get(name)
+    try:
+        return getattr(result, name, None)
+    except Exception:  # a property that raises is an absent field, not a failed inference
+        return None
+
+
 def classify_inference(result: object, record: CallRecord) -> Outcome:
-    """An inference's outcome from the router's result dict (``success``, ``error``)."""
-    success = result.get("success") if isinstance(result, dict) else None
-    if success is not False:
+    """An inference's outcome from the router's result (``success``, ``error``, ``error_code``)
+    and what was seen while it ran.
+
+    error.type, most specific first: the transport exception's class, ``http_<status>``, a
+    handled exception (``invalid_json`` for a body that did not parse), ``no_provider`` when no
+    provider was called, the router's own ``error_code`` in lower case
+    (``provider_execution_failed``), else ``inference_failed``.
+    """
+    if result_field(result, "success") is not False:
         return SUCCESS
-    error = result.get("error") if isinstance(result, dict) else None
+    error = result_field(result, "error")
     message = str(error) if error else "the router reported a failure"
     if record.transport_error is not None:
         return Outcome(False, type(record.transport_error).__name__, message)
@@ -94,6 +113,9 @@ def classify_inference(result: object, record: CallRecord) -> Outcome:
         return Outcome(False, _from_exception(record.handled_error).error_type, message)
     if record.url is None:
         return Outcome(False, "no_provider", message)  # nothing was called
+    code = result_field(result, "error_code")
+    if isinstance(code, str) and code.strip():
+        return Outcome(False, code.strip().lower()[:64], message)
     return Outcome(False, "inference_failed", message)
 
 

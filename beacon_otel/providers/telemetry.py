@@ -1,12 +1,14 @@
 """Spans and metrics for provider health checks, sweeps and inference calls.
 
 Provider and request objects are duck-typed: ``name``, ``type``, ``region``, ``endpoint`` and
-``healthy`` on a provider, ``model`` and ``region_preference`` on a request. A missing one is
-left out, never an error.
+``healthy`` on a provider; ``model``, ``region_preference``, ``trace_id``, ``job_id`` and
+``execution_id`` on a request. A missing one is left out, never an error. Enum members (the
+router's ``ProviderType.GOLEM``) are recorded by value (``golem``).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 import urllib.parse
@@ -17,12 +19,14 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from beacon_otel.legacy_trace import trace_id_from_uuid
 from beacon_otel.providers.outcome import (
     CallRecord,
     Outcome,
     classify_check,
     classify_inference,
     current_call,
+    result_field,
 )
 
 SCOPE = "beacon_otel.providers"
@@ -31,13 +35,21 @@ SCOPE = "beacon_otel.providers"
 failure_logger = logging.getLogger("beacon.providers")
 
 
+def plain_text(value: object) -> str:
+    """A value as an attribute or label: an enum member by its value (``golem``, not
+    ``ProviderType.GOLEM``), anything else as its text."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    return value if isinstance(value, str) else str(value)
+
+
 def provider_attributes(provider: Any) -> dict[str, Any]:
     """``beacon.provider.*`` and ``server.address`` from whatever the provider object has."""
     attributes: dict[str, Any] = {}
     for field in ("name", "type", "region"):
         value = getattr(provider, field, None)
         if value is not None:
-            attributes[f"beacon.provider.{field}"] = str(value)
+            attributes[f"beacon.provider.{field}"] = plain_text(value)
     endpoint = getattr(provider, "endpoint", None)
     if isinstance(endpoint, str) and endpoint:
         host = urllib.parse.urlsplit(endpoint).hostname
@@ -157,24 +169,20 @@ class ProviderTelemetry:
 
     async def inference(self, router: Any, request: Any, call: Callable[[], Any]) -> Any:
         """Run one inference (``call``) inside an ``inference`` span; metrics by outcome."""
-        attributes: dict[str, Any] = {}
-        model = getattr(request, "model", None)
-        if model is not None:
-            attributes["gen_ai.request.model"] = str(model)
-        preference = getattr(request, "region_preference", None)
-        if preference:
-            attributes["beacon.inference.region_preference"] = str(preference)
+        attributes = request_attributes(request)
+        model = attributes.get("gen_ai.request.model")
         record = CallRecord()
         token = current_call.set(record)
         started = time.perf_counter()
         try:
             with self.tracer.start_as_current_span("inference", attributes=attributes) as span:
+                _note_router_trace_id(span, request)
                 try:
                     result = await call()
                 except BaseException as error:
                     record.handled_error = error
                     outcome = Outcome(False, type(error).__name__, str(error))
-                    self._finish_inference(span, router, model, {}, outcome, started)
+                    self._finish_inference(span, router, model, None, outcome, started)
                     raise
                 outcome = classify_inference(result, record)
                 self._finish_inference(span, router, model, result, outcome, started)
@@ -183,33 +191,81 @@ class ProviderTelemetry:
             current_call.reset(token)
 
     def _finish_inference(
-        self, span: Span, router: Any, model: Any, result: Any, outcome: Outcome, started: float
+        self, span: Span, router: Any, model: str | None, result: Any, outcome: Outcome, started: float
     ) -> None:
         duration = time.perf_counter() - started
-        result = result if isinstance(result, dict) else {}
-        provider_name = result.get("provider_used")
+        provider_name = result_field(result, "provider_used")
         provider = _find_provider(router, provider_name)
         provider_attrs = provider_attributes(provider) if provider is not None else {}
         if provider_name and "beacon.provider.name" not in provider_attrs:
-            provider_attrs["beacon.provider.name"] = str(provider_name)
+            provider_attrs["beacon.provider.name"] = plain_text(provider_name)
         span.set_attributes(provider_attrs)
         span.set_attribute("beacon.inference.success", outcome.ok)
-        cost = result.get("cost_estimate")
+        cost = result_field(result, "cost_estimate")
         if isinstance(cost, (int, float)) and not isinstance(cost, bool):
             span.set_attribute("beacon.inference.cost_estimate", float(cost))
         if not outcome.ok:
             span.set_attribute("error.type", outcome.error_type or "unknown")
+            span.set_attributes(_failure_attributes(result))
             span.set_status(Status(StatusCode.ERROR, f"{outcome.error_type}: {outcome.message}"))
         labels: dict[str, Any] = {"outcome": outcome.label}
         for key in ("beacon.provider.name", "beacon.provider.region"):
             if key in provider_attrs:
                 labels[key] = provider_attrs[key]
         if model is not None:
-            labels["gen_ai.request.model"] = str(model)
+            labels["gen_ai.request.model"] = model
         if not outcome.ok:
             labels["error.type"] = outcome.error_type or "unknown"
         self.inference_duration.record(duration, labels)
         self.inference_requests.add(1, labels)
+
+
+def request_attributes(request: Any) -> dict[str, Any]:
+    """What the inference span says about the request: the model, the region asked for, and the
+    job and execution it belongs to when the request names them (so ``trace_spans`` rows written
+    from it carry ``job_id``/``execution_id``). Never the prompt."""
+    attributes: dict[str, Any] = {}
+    model = getattr(request, "model", None)
+    if model is not None:
+        attributes["gen_ai.request.model"] = plain_text(model)
+    preference = getattr(request, "region_preference", None)
+    if preference:
+        attributes["beacon.inference.region_preference"] = plain_text(preference)
+    job_id = getattr(request, "job_id", None)
+    if job_id is not None and job_id != "":
+        attributes["beacon.job_id"] = plain_text(job_id)
+    execution_id = getattr(request, "execution_id", None)
+    if isinstance(execution_id, int) and not isinstance(execution_id, bool):
+        attributes["beacon.execution_id"] = execution_id
+    elif execution_id is not None and execution_id != "":
+        attributes["beacon.execution_id"] = plain_text(execution_id)
+    return attributes
+
+
+def _note_router_trace_id(span: Span, request: Any) -> None:
+    """The router's own trace id (``request.trace_id``: from the body, or one it made up) when it
+    is not this trace's: the id its legacy ``trace_spans`` rows and its providers'
+    ``X-Trace-Id`` carry, recorded so that both can be joined to this trace."""
+    value = getattr(request, "trace_id", None)
+    if value is None or value == "":
+        return
+    text = plain_text(value)[:128]
+    if trace_id_from_uuid(text) != span.get_span_context().trace_id:
+        span.set_attribute("beacon.legacy_trace_id", text)
+
+
+def _failure_attributes(result: Any) -> dict[str, Any]:
+    """The router's own failure code and stage (``PROVIDER_EXECUTION_FAILED``,
+    ``provider_execution``), as it reported them."""
+    attributes: dict[str, Any] = {}
+    code = result_field(result, "error_code")
+    if isinstance(code, str) and code:
+        attributes["beacon.inference.error_code"] = code[:128]
+    failure = result_field(result, "failure")
+    stage = failure.get("stage") if isinstance(failure, dict) else None
+    if isinstance(stage, str) and stage:
+        attributes["beacon.inference.failure_stage"] = stage[:128]
+    return attributes
 
 
 def _find_provider(router: Any, name: Any) -> Any:

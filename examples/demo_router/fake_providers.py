@@ -2,8 +2,10 @@
 
 Each provider lives under ``/p/{name}`` (so its endpoint is
 ``http://127.0.0.1:9001/p/{name}``) and serves ``GET /health`` and
-``POST /inference``.  ``PUT /control/{name}`` sets how it misbehaves, so tests
-can produce every failure the router has to survive without real GPUs.
+``POST /inference`` (a golem node's answer, ``{"success": true, "response": ...}``), and
+``POST`` on the endpoint itself, as a Modal web endpoint (``{"status": "success", ...}``).
+``PUT /control/{name}`` sets how it misbehaves, so tests can produce every failure the router
+has to survive without real GPUs.
 
 A provider that is *unreachable* is not modelled here: point it at a closed
 port such as ``http://127.0.0.1:1`` instead.  Mode ``down`` answers 503.
@@ -26,7 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-Mode = Literal["healthy", "fail500", "slow", "badjson", "unhealthy", "down"]
+# execfail: healthy, but every inference reports an execution failure in a 200 answer.
+Mode = Literal["healthy", "fail500", "slow", "badjson", "unhealthy", "down", "execfail"]
 MODES: tuple[str, ...] = get_args(Mode)
 SLOW_DEFAULT_DELAY = 5.0
 
@@ -39,6 +42,7 @@ class Behaviour:
     delay: float = 0.0
     hits: int = 0
     last_headers: dict[str, str] | None = None
+    last_inference_headers: dict[str, str] | None = None
 
 
 class ControlBody(BaseModel):
@@ -69,14 +73,17 @@ def create_app(initial_modes: Mapping[str, Mode] | None = None) -> FastAPI:
     app = FastAPI(title="fake GPU providers")
     app.state.behaviours = behaviours
 
-    def behaviour_for(name: str, request: Request) -> Behaviour:
+    def behaviour_for(name: str, request: Request, inference: bool = False) -> Behaviour:
         """Unknown names are created on first use, in the default healthy mode.
 
-        The request's headers are kept so tests can check what the router propagated.
+        The request's headers are kept (an inference's apart too) so tests can check what the
+        router propagated.
         """
         behaviour = behaviours.setdefault(name, Behaviour())
         behaviour.hits += 1
         behaviour.last_headers = dict(request.headers)
+        if inference:
+            behaviour.last_inference_headers = behaviour.last_headers
         return behaviour
 
     @app.get("/control")
@@ -85,7 +92,13 @@ def create_app(initial_modes: Mapping[str, Mode] | None = None) -> FastAPI:
         return {
             "available_modes": list(MODES),
             "providers": {
-                name: {"mode": b.mode, "delay": b.delay, "hits": b.hits, "last_headers": b.last_headers}
+                name: {
+                    "mode": b.mode,
+                    "delay": b.delay,
+                    "hits": b.hits,
+                    "last_headers": b.last_headers,
+                    "last_inference_headers": b.last_inference_headers,
+                }
                 for name, b in behaviours.items()
             },
         }
@@ -114,12 +127,27 @@ def create_app(initial_modes: Mapping[str, Mode] | None = None) -> FastAPI:
     @app.post("/p/{name}/inference")
     async def inference(name: str, body: InferenceBody, request: Request) -> Response:
         """A canned completion, unless the mode says to fail."""
-        behaviour = behaviour_for(name, request)
+        behaviour = behaviour_for(name, request, inference=True)
         await asyncio.sleep(behaviour.delay)
         failure = _failure_response(behaviour.mode)
         if failure is not None:
             return failure
-        return JSONResponse({"output": f"fake completion for {body.model}", "tokens": 12})
+        text = f"fake completion for {body.model}"
+        if behaviour.mode == "execfail":
+            return JSONResponse({"success": False, "error": "CUDA out of memory"})
+        return JSONResponse({"success": True, "response": text, "output": text, "tokens": 12})
+
+    @app.post("/p/{name}")
+    async def modal_inference(name: str, body: InferenceBody, request: Request) -> Response:
+        """A Modal web endpoint: inference at the endpoint itself, the outcome in ``status``."""
+        behaviour = behaviour_for(name, request, inference=True)
+        await asyncio.sleep(behaviour.delay)
+        failure = _failure_response(behaviour.mode)
+        if failure is not None:
+            return failure
+        if behaviour.mode == "execfail":
+            return JSONResponse({"status": "error", "error": "CUDA out of memory"})
+        return JSONResponse({"status": "success", "response": f"fake completion for {body.model}"})
 
     return app
 
