@@ -411,27 +411,41 @@ def _scrub_patterns(reader: _Reader) -> tuple[str, ...]:
     return patterns
 
 
+_MODULE_PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+
+
+def _matched_entries(reader: _Reader, name: str, value: str, pattern: str, expected: str) -> list[list[str]]:
+    """The groups of each comma-separated entry of ``value`` that matches ``pattern``; one
+    problem naming the variable for each entry that does not."""
+    import re
+
+    matched = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        match = re.fullmatch(pattern, entry)
+        if match is None:
+            reader.problems.append(f"{name} holds {entry!r}, which is not {expected}")
+            continue
+        matched.append(list(match.groups()))
+    return matched
+
+
 def _provider_hooks(reader: _Reader) -> tuple[tuple[str, str], ...]:
     """``module[:Class]`` entries, comma-separated; the class defaults to HybridRouter."""
     name = "BEACON_OTEL_PROVIDER_HOOKS"
     value = reader.raw(name)
     if value is None:
         return ()
-    import re
-
-    hooks = []
-    for entry in (part.strip() for part in value.split(",")):
-        if not entry:
-            continue
-        match = re.fullmatch(r"([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)(?::([A-Za-z_]\w*))?", entry)
-        if match is None:
-            reader.problems.append(
-                f"{name} holds {entry!r}, which is not a module path with an optional class "
-                "(expected e.g. hybrid_router.core.router or demo_router.router:HybridRouter)"
-            )
-            continue
-        hooks.append((match[1], match[2] or "HybridRouter"))
-    return tuple(hooks)
+    entries = _matched_entries(
+        reader,
+        name,
+        value,
+        rf"({_MODULE_PATH})(?::([A-Za-z_]\w*))?",
+        "a module path with an optional class "
+        "(expected e.g. hybrid_router.core.router or demo_router.router:HybridRouter)",
+    )
+    return tuple((module, cls or "HybridRouter") for module, cls in entries)
 
 
 def _untraced_methods(reader: _Reader) -> tuple[tuple[str, str, str], ...]:
@@ -442,21 +456,14 @@ def _untraced_methods(reader: _Reader) -> tuple[tuple[str, str, str], ...]:
         return DEFAULT_UNTRACED_METHODS
     if value.lower() == "none":
         return ()
-    import re
-
-    methods = []
-    for entry in (part.strip() for part in value.split(",")):
-        if not entry:
-            continue
-        match = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)\.([A-Za-z_]\w*)", entry)
-        if match is None:
-            reader.problems.append(
-                f"{name} holds {entry!r}, which is not module:Class.method "
-                "(expected e.g. hybrid_router.tracing:DBTracer.start_span, or none)"
-            )
-            continue
-        methods.append((match[1], match[2], match[3]))
-    return tuple(methods)
+    entries = _matched_entries(
+        reader,
+        name,
+        value,
+        rf"({_MODULE_PATH}):([A-Za-z_]\w*)\.([A-Za-z_]\w*)",
+        "module:Class.method (expected e.g. hybrid_router.tracing:DBTracer.start_span, or none)",
+    )
+    return tuple((module, cls, method) for module, cls, method in entries)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
