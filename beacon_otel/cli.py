@@ -1,4 +1,5 @@
-"""``beacon-otel``: operator commands: ``config``, ``sink``, ``doctor``, ``traces``, ``deploy-event``."""
+"""``beacon-otel``: operator commands: ``config``, ``sink``, ``doctor``, ``traces``, ``deploy-event``,
+``stack``."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     sink.set_defaults(run=_sink)
     for module_name in ("doctor", "traces", "deploy_event"):
         _add_tool(commands, module_name)
+    from beacon_otel.stack import cli as stack_cli
+
+    stack_cli.add_parser(commands)
     return parser
 
 

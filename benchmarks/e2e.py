@@ -1,6 +1,6 @@
 """End to end: the demo router under load, router -> OTLP -> sink -> Postgres, beside its baselines.
 
-One run starts a throwaway Postgres (``tests.support.postgres.start_postgres``, durability off,
+One run starts a throwaway Postgres (``beacon_otel.stack.postgres.start_postgres``, durability off,
 ``track_commit_timestamp`` on), ``beacon-otel sink`` on a freshly migrated ``trace_spans`` table,
 the fake providers, and then, one after the other and for ``--rounds`` rounds (the fan-out's
 cost moves from one run to the next, with the state of httpx's connection pool), four variants
@@ -53,6 +53,8 @@ from typing import Any
 
 import httpx
 
+# The one way the project starts a throwaway Postgres (see benchmarks/sink_throughput.py).
+from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from benchmarks.common import (
     BIN,
     ROOT,
@@ -78,9 +80,6 @@ from benchmarks.sink_throughput import (
     run_sql,
     running_sink,
 )
-
-# The one way the project starts a throwaway Postgres (see benchmarks/sink_throughput.py).
-from tests.support.postgres import PostgresServer, start_postgres
 
 VARIANTS = ("uninstrumented", "opentelemetry-instrument", "beacon-otel-run -> sink", "legacy tracer")
 SINK, LEGACY = VARIANTS[2], VARIANTS[3]

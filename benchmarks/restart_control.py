@@ -15,9 +15,9 @@ import argparse
 import sys
 import time
 
+from beacon_otel.stack.postgres import start_postgres
 from benchmarks.common import BIN, base_env, free_port, running, wait_http
 from tests.support.load import Load, percentile
-from tests.support.postgres import start_postgres
 
 HEALTHY_SECONDS = 2.0  # as in the fault suite
 DOWN_SECONDS = 3.0

@@ -1,6 +1,6 @@
 """Spans/s committed by ``beacon-otel sink`` vs the legacy per-span INSERT+UPDATE, same Postgres, same run.
 
-One throwaway Postgres (``tests.support.postgres.start_postgres``: Debian's server, durability
+One throwaway Postgres (``beacon_otel.stack.postgres.start_postgres``: Debian's server, durability
 off, on the same cores as everything else) serves every variant, each in a fresh database
 created with the project's ``trace_spans`` DDL (no index on span_id):
 
@@ -63,12 +63,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from beacon_otel.settings import DEFAULT_SINK_SERVICE_MAP
 from beacon_otel.sink import database as sink_database
 from beacon_otel.sink.mapping import map_request
-from benchmarks.common import BIN, ROOT, base_env, cpu_seconds, free_port, machine_line, replace_section
-from tests.support.otlp import add_attributes
 
 # Importing the tests' helper is acceptable in this one benchmark: it is the one way the project
 # starts a throwaway Postgres (as root it runs the server as the postgres user via runuser).
-from tests.support.postgres import PostgresServer, start_postgres
+from beacon_otel.stack.postgres import PostgresServer, start_postgres
+from benchmarks.common import BIN, ROOT, base_env, cpu_seconds, free_port, machine_line, replace_section
+from tests.support.otlp import add_attributes
 
 # trace_spans as the project's migration 0011 defines it: no unique constraint, no index on span_id.
 from tests.test_sink import LEGACY_DDL

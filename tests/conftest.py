@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from beacon_otel.testing.otlp_receiver import OtlpReceiver
-from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.processes import EXAMPLES
 
 if str(EXAMPLES) not in sys.path:

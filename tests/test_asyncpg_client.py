@@ -42,8 +42,8 @@ from beacon_otel.instrumentation.asyncpg_client import (
     operation_name,
 )
 from beacon_otel.settings import BatchSettings
+from beacon_otel.stack.postgres import PostgresServer
 from tests.support.otlp import RecordingPayloadExporter
-from tests.support.postgres import PostgresServer
 
 SECRET = "param-secret-91f2"
 UNIQUE_SECRET = "secret-value-3c1"

@@ -1,16 +1,16 @@
 """collector/: the Collector config, its destination switch, the Compose stack, and the sink route.
 
-Neither the Collector nor Docker runs here, so the configs are rendered the way the pinned
-Collector (Contrib 0.136.0) does it and then checked: the files given with several ``--config``
-flags are merged in order (maps key by key; lists and scalars replaced), then ``${env:NAME}`` and
-``${env:NAME:-default}`` are expanded (the default only for an UNSET variable; a reference that
-is the whole value is parsed as YAML). Compose's own ``${NAME:-default}`` substitution (default
-for unset or empty) and its environment pass-through are simulated for the README's examples.
+Every config is resolved by the built Collector itself (``otelcol-beacon print-config`` and
+``validate``, from ``beacon-otel stack build``), so what passes here is what the Collector accepts:
+the files of several ``--config`` flags merged in order, ``${env:...}`` expanded, every component
+known and configured validly. On top, only the rules the Collector cannot know are checked here
+(which backends take traces only, processor order, retries on). Compose itself does not run here:
+its ``${NAME:-default}`` substitution and environment pass-through are simulated for the README's
+examples, and the files it mounts are then resolved by the real Collector.
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
 import re
 import shlex
@@ -28,32 +28,30 @@ from demo_router.router import providers_from_env
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from beacon_otel.settings import load_settings, load_sink_settings
-from tests import collector_components as components
-from tests.support.postgres import PostgresServer
-from tests.support.processes import ROOT, stop
+from beacon_otel.stack.build import COLLECTOR_RELEASE
+from beacon_otel.stack.postgres import PostgresServer
+from tests.support.processes import ROOT, clean_env, stop
+from tests.support.stack import collector_command, effective_config
 from tests.test_sink import TOKEN, Database, _migrate, _new_database, _request, _start_sink
 
 COLLECTOR = ROOT / "collector"
 BASE = COLLECTOR / "otelcol.yaml"
 COMPOSE = COLLECTOR / "compose.yaml"
 README = COLLECTOR / "README.md"
+MANIFEST = COLLECTOR / "distribution" / "manifest.yaml"
+JAEGER_LOCAL = COLLECTOR / "jaeger" / "jaeger-local.yaml"
 INIT_SQL = COLLECTOR / "postgres" / "initdb" / "01-trace-spans.sql"
 DESTINATIONS = sorted((COLLECTOR / "destinations").glob("*.yaml"))
 SAMPLINGS = sorted((COLLECTOR / "sampling").glob("*.yaml"))
 CONFIG_FILES = [BASE, *DESTINATIONS, *SAMPLINGS]
+# Jaeger v2's module release and the Jaeger release (and image tag) it is.
+JAEGER_MODULE_VERSION, JAEGER_RELEASE = "v1.75.0", "2.12.0"
 
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
 SIGNALS = ("traces", "metrics", "logs")
-NETWORK_EXPORTER_TYPES = ("otlp", "otlphttp")
-# Components that handle one signal only (by type, or by id for the destinations' exporters):
-# the Collector refuses the others, and Jaeger and the sink accept traces only.
-ONLY_SIGNAL = {
-    "httpcheck": "metrics",
-    "prometheus": "metrics",
-    "tail_sampling": "traces",
-    "otlp/jaeger": "traces",
-    "otlphttp/sink": "traces",
-}
+NETWORK_EXPORTER_TYPES = ("otlp_grpc", "otlp_http")
+# Backends that take one signal only: the Collector cannot know it, Jaeger and the sink refuse others.
+ONLY_SIGNAL = {"otlp_grpc/jaeger": "traces", "otlp_http/sink": "traces"}
 # Ports the Jaeger v2 image listens on (its Dockerfile sets JAEGER_LISTEN_HOST=0.0.0.0).
 JAEGER_PORTS = {4317, 4318, 16686}
 
@@ -61,21 +59,11 @@ ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 COMPOSE_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-# --- rendering, as the Collector and Compose do it -------------------------------------------------
+# --- the files, and what the built Collector makes of them -----------------------------------------
 
 
 def load(path: Path) -> Any:
     return yaml.safe_load(path.read_text()) or {}
-
-
-def merge(base: Any, override: Any) -> Any:
-    """One more ``--config`` file over the previous result: maps merged, everything else replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = merge(base[key], value) if key in base else value
-        return merged
-    return override
 
 
 def strings(node: Any) -> Iterator[str]:
@@ -102,27 +90,15 @@ def refs(node: Any, pattern: re.Pattern[str] = ENV_REF) -> list[tuple[str, str |
     return [(match[1], match[2]) for text in strings(node) for match in pattern.finditer(text)]
 
 
-def _expand(text: str, env: Mapping[str, str]) -> Any:
-    assert "$" not in ENV_REF.sub("", text), f"{text!r}: only ${{env:NAME[:-default]}} is used here"
-    whole = ENV_REF.fullmatch(text)
-    if whole is None:  # embedded in a longer string: plain text substitution
-        return ENV_REF.sub(lambda match: env.get(match[1], match[2] or ""), text)
-    name, default = whole.groups()
-    if name not in env and default == "":
-        return ""  # an explicit empty default stays a string
-    value = env.get(name, default or "")
-    return yaml.safe_load(value) if value else None  # unset without default, or set empty: nil
-
-
-def expand(node: Any, env: Mapping[str, str]) -> Any:
-    """The Collector's ``${env:NAME[:-default]}``: default only when unset; a whole value is YAML."""
-    return map_strings(node, lambda text: _expand(text, env))
-
-
 def render(files: list[Path], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    merged: dict[str, Any] = functools.reduce(merge, (load(path) for path in files), {})
-    rendered: dict[str, Any] = expand(merged, env or {})
-    return rendered
+    """The effective config of the built Collector started with ``files`` and only ``env`` set."""
+    return effective_config(files, clean_env(**(env or {})))
+
+
+def validate(files: list[Path], env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """The built Collector's ``validate``: (exit code, its error output)."""
+    result = collector_command("validate", files, clean_env(**(env or {})))
+    return result.returncode, result.stderr
 
 
 def _interpolate(text: str, shell: Mapping[str, str]) -> str:
@@ -177,78 +153,42 @@ def render_compose(shell: Mapping[str, str]) -> dict[str, Any]:
     return render(files, container_env(collector, shell))
 
 
-# --- the checks a Collector makes at start-up (and a few of ours) ----------------------------------
+# --- what the Collector cannot check ---------------------------------------------------------------
 
 
 def problems(config: Mapping[str, Any]) -> list[str]:
+    """Our rules over an effective config: traces-only backends in traces pipelines only,
+    memory_limiter first and batch last, retries and queues on for every network exporter."""
     found = []
-    defined = {kind: config.get(kind) or {} for kind in KINDS}
-    for kind in KINDS:
-        for name in defined[kind]:
-            component_type = name.split("/")[0]
-            if components.module_of(kind, component_type) is None:
-                found.append(
-                    f"{kind} {name!r}: no type {component_type!r} in Collector Contrib {components.VERSION}"
-                )
-    service = config.get("service") or {}
-    for extension in service.get("extensions") or []:
-        if extension not in defined["extensions"]:
-            found.append(f"service.extensions: {extension!r} is not defined")
-    pipelines = service.get("pipelines") or {}
-    if sorted({name.split("/")[0] for name in pipelines}) != sorted(SIGNALS):
-        found.append(f"expected pipelines for {SIGNALS}, got {sorted(pipelines)}")
-    connectors_out: set[str] = set()
-    connectors_in: set[str] = set()
-    for pipeline_name, pipeline in pipelines.items():
+    for pipeline_name, pipeline in config["service"]["pipelines"].items():
         signal = pipeline_name.split("/")[0]
-        roles = {
-            "receivers": ("receivers", "connectors"),
-            "processors": ("processors",),
-            "exporters": ("exporters", "connectors"),
-        }
-        for role, kinds in roles.items():
-            names = pipeline.get(role) or []
-            where = f"pipeline {pipeline_name} {role}"
-            if not names and role != "processors":
-                found.append(f"{where}: empty")
-            if len(set(names)) != len(names):
-                found.append(f"{where}: duplicates in {names}")
-            for name in names:
-                if not any(name in defined[kind] for kind in kinds):
-                    found.append(f"{where}: {name!r} is not defined")
-                only = ONLY_SIGNAL.get(name, ONLY_SIGNAL.get(name.split("/")[0]))
-                if only is not None and only != signal:
-                    found.append(f"{where}: {name!r} handles {only} only")
-                if name in defined["connectors"]:
-                    (connectors_in if role == "receivers" else connectors_out).add(name)
+        for name in pipeline.get("exporters") or []:
+            only = ONLY_SIGNAL.get(name)
+            if only is not None and only != signal:
+                found.append(f"pipeline {pipeline_name} exporters: {name!r} takes {only} only")
+            found += _exporter_problems(name, config["exporters"].get(name))
         processors = pipeline.get("processors") or []
         if processors[:1] != ["memory_limiter"] or processors[-1:] != ["batch"]:
             found.append(f"pipeline {pipeline_name}: processors must run memory_limiter first, batch last")
-        for name in pipeline.get("exporters") or []:
-            found += _exporter_problems(name, defined["exporters"].get(name))
-    for name in defined["connectors"]:
-        if name not in connectors_in or name not in connectors_out:
-            found.append(f"connector {name!r} must be an exporter of one pipeline and a receiver of another")
     return found
 
 
 def _exporter_problems(name: str, settings: Mapping[str, Any] | None) -> list[str]:
-    component_type = name.split("/")[0]
-    if settings is None or component_type not in NETWORK_EXPORTER_TYPES:
+    if settings is None or name.split("/")[0] not in NETWORK_EXPORTER_TYPES:
         return []
     found = []
-    endpoint = settings.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        found.append(f"exporter {name!r}: empty endpoint (the Collector refuses to start)")
-    elif component_type == "otlphttp" and not endpoint.startswith(("http://", "https://")):
-        found.append(f"exporter {name!r}: {endpoint!r} is not an http(s) URL")
-    for block in ("retry_on_failure", "sending_queue"):
-        if (settings.get(block) or {}).get("enabled") is not True:
-            found.append(f"exporter {name!r}: {block} must be enabled")
-    headers = settings.get("headers")
-    if headers is not None and not isinstance(headers, dict):
-        found.append(f"exporter {name!r}: headers must be a map, got {headers!r}")
+    if (settings.get("retry_on_failure") or {}).get("enabled") is not True:
+        found.append(f"exporter {name!r}: retry_on_failure must be enabled")
+    if not settings.get("sending_queue"):  # an optional block since 0.13x: present means on
+        found.append(f"exporter {name!r}: sending_queue must be enabled")
     return found
+
+
+def header_map(headers: Any) -> dict[str, str]:
+    """An exporter's headers as the Collector prints them (a list of name/value pairs) as a dict."""
+    if isinstance(headers, dict):
+        return headers
+    return {pair["name"]: pair["value"] for pair in headers or []}
 
 
 def exporters(config: Mapping[str, Any], pipeline: str) -> list[str]:
@@ -306,78 +246,23 @@ def readme_examples() -> list[tuple[str, dict[str, str], dict[tuple[str, str], l
     return examples
 
 
-# --- the renderer itself ---------------------------------------------------------------------------
-
-
-def test_configs_merge_as_the_collector_merges_them(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text("m: {x: 1, l: [a, b]}\nkeep: 1\n")
-    (tmp_path / "b.yaml").write_text("m: {y: 2, l: [c]}\n")
-    assert render([tmp_path / "a.yaml", tmp_path / "b.yaml"]) == {
-        "m": {"x": 1, "y": 2, "l": ["c"]},
-        "keep": 1,
-    }
-
-
-def test_env_references_expand_as_the_collector_expands_them() -> None:
-    node = {
-        "default": "${env:A:-7}",
-        "set": "${env:A:-7}",
-        "empty": "${env:B:-7}",
-        "embedded": "Bearer ${env:C:-dev}",
-        "map": "${env:D}",
-        "unset": "${env:E}",
-        "empty_default": "${env:E:-}",
-    }
-    env = {"B": "", "D": '{"x-key": "v"}'}
-    assert expand(node, env) == {
-        "default": 7,
-        "set": 7,
-        "empty": None,
-        "embedded": "Bearer dev",
-        "map": {"x-key": "v"},
-        "unset": None,
-        "empty_default": "",
-    }
-    assert expand(node, {**env, "A": "3"})["set"] == 3
-
-
-def test_the_checks_reject_names_of_other_versions_and_broken_pipelines() -> None:
-    config = render([BASE])
-    config["exporters"]["otlp_http/x"] = {"endpoint": "http://x"}  # 0.144 and later
-    config["exporters"]["logging"] = {}  # removed before 0.136
-    config["service"]["pipelines"]["logs"]["exporters"] = ["logging", "otlp/missing"]
-    config["service"]["pipelines"]["metrics"]["processors"] = ["batch", "memory_limiter"]
-    config["service"]["pipelines"]["metrics"]["exporters"] = ["otlp/jaeger"]
-    del config["exporters"]["otlp/jaeger"]["sending_queue"]
-    found = "\n".join(problems(config))
-    for expected in (
-        "no type 'otlp_http'",
-        "no type 'logging'",
-        "'otlp/missing' is not defined",
-        "memory_limiter first",
-        "'otlp/jaeger' handles traces only",
-        "sending_queue must be enabled",
-    ):
-        assert expected in found, found
-
-
 # --- the config files -------------------------------------------------------------------------------
 
 
-def test_every_yaml_under_collector_parses() -> None:
+def test_every_yaml_under_collector_is_known() -> None:
     files = sorted(COLLECTOR.rglob("*.yaml"))
-    assert {BASE, COMPOSE, *DESTINATIONS, *SAMPLINGS} == set(files)
+    assert {BASE, COMPOSE, MANIFEST, JAEGER_LOCAL, *DESTINATIONS, *SAMPLINGS} == set(files)
     for path in CONFIG_FILES:
-        config = load(path)
-        assert set(config) <= {*KINDS, "service"}, path
+        assert set(load(path)) <= {*KINDS, "service"}, path
 
 
 def test_the_base_config_alone_is_valid() -> None:
+    assert validate([BASE]) == (0, "")
     config = render([BASE])
     assert problems(config) == []
     assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
-    assert {"otlp/jaeger", "otlphttp/sink", "otlphttp/backend", "debug", "prometheus"} <= set(
+    assert {"otlp_grpc/jaeger", "otlp_http/sink", "otlp_http/backend", "debug", "prometheus"} <= set(
         config["exporters"]
     )
     assert config["service"]["extensions"] == ["health_check"]
@@ -388,15 +273,46 @@ def test_the_base_config_alone_is_valid() -> None:
 
 @pytest.mark.parametrize("sampling", SAMPLINGS, ids=lambda path: path.stem)
 @pytest.mark.parametrize("destination", DESTINATIONS, ids=lambda path: path.stem)
-def test_every_destination_and_sampling_combination_is_valid(destination: Path, sampling: Path) -> None:
-    config = render([BASE, destination, sampling], backend_env())
-    assert problems(config) == []
+def test_every_destination_and_sampling_combination_passes_the_collectors_validate(
+    destination: Path, sampling: Path
+) -> None:
+    code, errors = validate([BASE, destination, sampling], backend_env())
+    assert code == 0, errors
+    assert problems(render([BASE, destination, sampling], backend_env())) == []
+
+
+def test_our_rules_catch_what_the_collector_accepts() -> None:
+    config = render([BASE])
+    config["service"]["pipelines"]["metrics"]["processors"] = ["batch", "memory_limiter"]
+    config["service"]["pipelines"]["logs"]["exporters"] = ["otlp_http/sink"]
+    config["exporters"]["otlp_grpc/jaeger"]["sending_queue"] = None
+    found = "\n".join(problems(config))
+    for expected in (
+        "memory_limiter first",
+        "'otlp_http/sink' takes traces only",
+        "sending_queue must be enabled",
+    ):
+        assert expected in found, found
+
+
+def test_the_collector_refuses_what_a_broken_environment_gives_it(tmp_path: Path) -> None:
+    for name in ("backend", "backend-sink"):  # no endpoint: refused, not exporting nowhere
+        code, errors = validate([BASE, COLLECTOR / "destinations" / f"{name}.yaml"])
+        assert code != 0 and "otlp_http/backend" in errors, errors
+    code, errors = validate([BASE], {"BEACON_COLLECTOR_HEALTH_URL": ""})
+    assert code != 0 and "httpcheck" in errors, errors
+    code, errors = validate([BASE], {"BEACON_COLLECTOR_CHECK_INTERVAL": "soon"})
+    assert code != 0 and "collection_interval" in errors, errors
+    code, errors = validate(
+        [BASE, COLLECTOR / "sampling" / "on.yaml"], {"BEACON_COLLECTOR_DECISION_WAIT": "x"}
+    )
+    assert code != 0 and "decision_wait" in errors, errors
 
 
 def test_destination_files_change_only_exporters_and_the_backend() -> None:
     for path in DESTINATIONS:
         config = load(path)
-        assert set(config.get("exporters", {})) <= {"otlphttp/backend"}, path
+        assert set(config.get("exporters", {})) <= {"otlp_http/backend"}, path
         for pipeline in config["service"]["pipelines"].values():
             assert set(pipeline) == {"exporters"}, path
 
@@ -409,53 +325,79 @@ def test_the_jaeger_destination_and_sampling_off_are_the_base_config() -> None:
     )
 
 
-def test_a_backend_destination_without_its_endpoint_is_refused() -> None:
-    for name in ("backend", "backend-sink"):
-        config = render([BASE, COLLECTOR / "destinations" / f"{name}.yaml"], {})
-        assert "exporter 'otlphttp/backend': empty endpoint" in "\n".join(problems(config))
-        assert config["exporters"]["otlphttp/backend"]["headers"] is None
-
-
 def test_backend_headers_come_from_one_variable_as_a_map() -> None:
     env = backend_env(BEACON_COLLECTOR_BACKEND_HEADERS='{"x-honeycomb-team": "abc", authorization: Bearer x}')
     config = render([BASE, COLLECTOR / "destinations" / "backend.yaml"], env)
-    backend = config["exporters"]["otlphttp/backend"]
+    backend = config["exporters"]["otlp_http/backend"]
     assert backend["endpoint"] == "https://otlp.example.com"
-    assert backend["headers"] == {"x-honeycomb-team": "abc", "authorization": "Bearer x"}
+    assert header_map(backend["headers"]) == {"x-honeycomb-team": "abc", "authorization": "Bearer x"}
+    for unset_or_empty in ({}, {"BEACON_COLLECTOR_BACKEND_HEADERS": ""}):
+        assert (
+            validate([BASE, COLLECTOR / "destinations" / "backend.yaml"], backend_env(**unset_or_empty))[0]
+            == 0
+        )
 
 
-def test_tail_sampling_is_off_by_default_and_keeps_errors_and_failed_checks_when_on() -> None:
+def test_tail_sampling_is_off_by_default_and_keeps_errors_failed_checks_and_slow_traces_when_on() -> None:
     assert "tail_sampling" not in render_compose({})["service"]["pipelines"]["traces"]["processors"]
     config = render_compose({"BEACON_COLLECTOR_SAMPLING": "on"})
     traces = config["service"]["pipelines"]["traces"]["processors"]
     assert traces == ["memory_limiter", "resource", "tail_sampling", "batch"]
-    policies = {policy["type"]: policy for policy in config["processors"]["tail_sampling"]["policies"]}
+    # print-config drops the policies' own fields, so they are read from the file; the Collector
+    # has validated them above, and tests/test_stack.py shows what they keep.
+    sampling = load(COLLECTOR / "sampling" / "on.yaml")["processors"]["tail_sampling"]
+    policies = {policy["type"]: policy for policy in sampling["policies"]}
     assert policies["status_code"]["status_code"]["status_codes"] == ["ERROR"]
     assert policies["boolean_attribute"]["boolean_attribute"] == {
         "key": "beacon.provider.healthy",
         "value": False,
     }
-    assert policies["ottl_condition"]["ottl_condition"]["span"] == ['attributes["error.type"] != nil']
-    assert policies["probabilistic"]["probabilistic"]["sampling_percentage"] == 10
+    assert policies["ottl_condition"]["ottl_condition"]["span"] == ['span.attributes["error.type"] != nil']
+    assert policies["latency"]["latency"]["threshold_ms"] == "${env:BEACON_COLLECTOR_SLOW_TRACE_MS:-2000}"
+    assert sampling["policies"][-1]["type"] == "probabilistic"
     # The attributes the policies test are the ones the distro sets on provider checks.
     telemetry = (ROOT / "beacon_otel" / "providers" / "telemetry.py").read_text()
     assert 'set_attribute("beacon.provider.healthy"' in telemetry
     assert 'set_attribute("error.type"' in telemetry
-    other = render_compose({"BEACON_COLLECTOR_SAMPLING": "on", "BEACON_COLLECTOR_SAMPLING_PERCENTAGE": "25"})
-    assert other["processors"]["tail_sampling"]["policies"][-1]["probabilistic"]["sampling_percentage"] == 25
 
 
-# --- the pinned version, the variables --------------------------------------------------------------
+# --- the pinned versions, the variables -------------------------------------------------------------
 
 
-def test_the_pinned_version_is_named_in_the_config_compose_and_readme() -> None:
-    version = components.VERSION
-    assert f"Collector Contrib {version}" in BASE.read_text()
+def test_one_collector_release_everywhere() -> None:
+    """The manifest's modules, the Builder, the compose image and the docs name one release."""
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    versions = {
+        entry["gomod"].split()[1]
+        for kind in ("receivers", "processors", "exporters", "extensions")
+        for entry in manifest[kind]
+        if entry["gomod"].startswith(("go.opentelemetry.io/", "github.com/open-telemetry/"))
+    }
+    assert versions == {f"v{COLLECTOR_RELEASE}"}
+    assert manifest["dist"]["version"] == COLLECTOR_RELEASE
+    assert manifest["telemetry"]["gomod"].split()[1] == f"v{COLLECTOR_RELEASE}"
     collector = compose()["services"]["collector"]
-    assert collector["image"] == f"otel/opentelemetry-collector-contrib:{version}"
-    readme = README.read_text()
-    assert f"Collector Contrib {version}" in readme
-    assert "008cde8ca78cc0286ee3f0de92fa95e1641a445a" in readme and "008cde8ca78cc" in components.SOURCE
+    assert collector["image"] == f"otel/opentelemetry-collector-contrib:{COLLECTOR_RELEASE}"
+    for text in (BASE.read_text(), README.read_text()):
+        assert f"Collector {COLLECTOR_RELEASE}" in text or f"Collector Contrib {COLLECTOR_RELEASE}" in text
+    assert f"{JAEGER_MODULE_VERSION}" in (COLLECTOR / "jaeger" / "go.mod").read_text()
+    assert compose()["services"]["jaeger"]["image"] == f"jaegertracing/jaeger:{JAEGER_RELEASE}"
+
+
+def test_the_built_collector_is_that_release_with_exactly_the_components_used() -> None:
+    result = collector_command("components", [], clean_env())
+    assert result.returncode == 0, result.stderr
+    listing = yaml.safe_load(result.stdout)
+    assert listing["buildinfo"]["version"] == COLLECTOR_RELEASE
+    built = {
+        kind: {c["name"] for c in listing.get(kind) or []}
+        for kind in ("receivers", "processors", "exporters", "extensions")
+    }
+    used: dict[str, set[str]] = {kind: set() for kind in built}
+    for path in CONFIG_FILES:
+        for kind in built:
+            used[kind] |= {name.split("/")[0] for name in load(path).get(kind) or {}}
+    assert built == used
 
 
 def test_images_are_pinned_by_tag() -> None:
@@ -491,7 +433,13 @@ def test_every_variable_is_in_the_readme_table_with_the_same_default() -> None:
 def test_every_variable_of_the_config_reaches_the_collector_container() -> None:
     collector = load(COMPOSE)["services"]["collector"]
     passed = {entry.partition("=")[0] for entry in collector["environment"]}
-    used = {name for path in CONFIG_FILES for name, _ in refs(load(path))}
+    references = [ref for path in CONFIG_FILES for ref in refs(load(path))]
+    # Listening addresses stay the container's own (0.0.0.0): a shell's loopback address for
+    # `beacon-otel stack up` would make the Collector unreachable inside the network.
+    listening = {name for name, default in references if (default or "").startswith("0.0.0.0:")}
+    assert len(listening) == 4
+    used = {name for name, _ in references} - listening
+    assert not listening & passed
     assert used <= passed, f"set in your shell but never seen by the Collector: {used - passed}"
 
 
@@ -503,8 +451,13 @@ def _port(address: str) -> int:
 
 
 def _published(service: Mapping[str, Any]) -> dict[int, int]:
-    """container port -> host port."""
-    return {int(p.split(":")[1]): int(p.split(":")[0]) for p in service.get("ports", [])}
+    """container port -> host port, each published on 127.0.0.1 only."""
+    published = {}
+    for entry in service.get("ports", []):
+        host, host_port, container_port = entry.split(":")
+        assert host == "127.0.0.1", f"{entry}: published on every interface"
+        published[int(container_port)] = int(host_port)
+    return published
 
 
 def test_ports_and_service_names_agree_between_config_compose_and_readme() -> None:
@@ -541,7 +494,11 @@ def test_ports_and_service_names_agree_between_config_compose_and_readme() -> No
 
     # Every host:port the config defaults to is a Compose service listening on that port.
     defaults = [default for path in CONFIG_FILES for _, default in refs(load(path)) if default]
-    addresses = [d for d in defaults if re.fullmatch(r"(https?://)?[\w.-]+:\d+(/.*)?", d)]
+    addresses = [
+        d
+        for d in defaults
+        if re.fullmatch(r"(https?://)?[\w.-]+:\d+(/.*)?", d) and not d.startswith("0.0.0.0:")
+    ]
     assert len(addresses) == 4  # Jaeger, the sink, /health and /ready of the router
     for address in addresses:
         parsed = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
@@ -616,12 +573,14 @@ def test_every_readme_example_renders_to_a_valid_config(
     for (signal, role), names in expected.items():
         assert config["service"]["pipelines"][signal][role] == names, (command, signal, role)
     if "BEACON_COLLECTOR_BACKEND_ENDPOINT" in shell:
-        backend = config["exporters"]["otlphttp/backend"]
+        backend = config["exporters"]["otlp_http/backend"]
         assert backend["endpoint"] == shell["BEACON_COLLECTOR_BACKEND_ENDPOINT"]
-        assert isinstance(backend["headers"], dict) and backend["headers"]
+        assert header_map(backend["headers"])
     if "BEACON_OTEL_SINK_TOKEN" in shell:
         token = shell["BEACON_OTEL_SINK_TOKEN"]
-        assert config["exporters"]["otlphttp/sink"]["headers"]["authorization"] == f"Bearer {token}"
+        assert (
+            header_map(config["exporters"]["otlp_http/sink"]["headers"])["authorization"] == f"Bearer {token}"
+        )
         sink_env = container_env(compose(shell)["services"]["sink"], shell)
         assert sink_env["BEACON_OTEL_SINK_TOKEN"] == token
 
@@ -633,7 +592,7 @@ def test_the_readme_validate_commands_name_existing_files_and_the_pinned_image()
     checked = 0
     for line in commands:
         if "docker run" in line:
-            assert f"otel/opentelemetry-collector-contrib:{components.VERSION} validate" in line
+            assert f"otel/opentelemetry-collector-contrib:{COLLECTOR_RELEASE} validate" in line
         for path in re.findall(r"--config=([^\s`]+)", line):
             if "$" in path:
                 continue
@@ -682,13 +641,13 @@ def test_the_compose_init_script_creates_the_production_table(
 
 def _send_as_the_collector(config: Mapping[str, Any], body: bytes) -> httpx.Response:
     """What the otlphttp exporter sends for one traces batch, from its rendered settings."""
-    sink = config["exporters"]["otlphttp/sink"]
+    sink = config["exporters"]["otlp_http/sink"]
     assert sink.get("compression", "gzip") == "gzip" and sink.get("encoding", "proto") == "proto"
     headers = {
         "Content-Type": "application/x-protobuf",
         "Content-Encoding": "gzip",
-        "User-Agent": f"OpenTelemetry Collector Contrib/{components.VERSION} (linux/amd64)",
-        **sink["headers"],
+        "User-Agent": f"otelcol-beacon/{COLLECTOR_RELEASE} (linux/amd64)",
+        **header_map(sink["headers"]),
     }
     url = sink["endpoint"].rstrip("/") + "/v1/traces"
     return httpx.post(url, content=gzip.compress(body), headers=headers, timeout=10)
@@ -708,7 +667,7 @@ def test_the_sink_route_takes_what_the_collector_sends(compose_database: Databas
             "BEACON_COLLECTOR_SINK_ENDPOINT": endpoint,
         }
         config = render_compose(shell)
-        assert exporters(config, "traces") == ["otlp/jaeger", "otlphttp/sink"]
+        assert exporters(config, "traces") == ["otlp_grpc/jaeger", "otlp_http/sink"]
         response = _send_as_the_collector(config, body)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "application/x-protobuf"
@@ -725,7 +684,9 @@ def test_the_sink_route_takes_what_the_collector_sends(compose_database: Databas
 
         # The Collector's default token (BEACON_OTEL_SINK_TOKEN unset) is not the sink's: 401.
         config = render([BASE], {"BEACON_COLLECTOR_SINK_ENDPOINT": endpoint})
-        assert config["exporters"]["otlphttp/sink"]["headers"]["authorization"] != f"Bearer {TOKEN}"
+        assert (
+            header_map(config["exporters"]["otlp_http/sink"]["headers"])["authorization"] != f"Bearer {TOKEN}"
+        )
         refused = _send_as_the_collector(config, _request(2).SerializeToString())
         assert refused.status_code == 401
         assert compose_database.count() == 5
@@ -750,7 +711,7 @@ def test_a_sink_without_the_migration_asks_the_collector_to_retry(
             )
             response = _send_as_the_collector(config, _request(1).SerializeToString())
             assert response.status_code == 503 and response.headers.get("retry-after")
-            assert config["exporters"]["otlphttp/sink"]["retry_on_failure"]["enabled"] is True
+            assert config["exporters"]["otlp_http/sink"]["retry_on_failure"]["enabled"] is True
         finally:
             stop(sink.process)
     finally:

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.postgres import PostgresServer
 from tests.support.processes import clean_env, free_port, stop
 from tests.test_sink import LEGACY_DDL, TOKEN, Database, Sink, _migrate, _new_database, _start_sink
 

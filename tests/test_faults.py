@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.load import Load, percentile
-from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.processes import Launched, clean_env, free_port, launch, otlp_env, stop, uvicorn_command
 from tests.test_sink import TOKEN, Database, Sink, _migrate, _new_database, _request, _start_sink
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from beacon_otel.launcher import find_executable
+from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
-from tests.support.postgres import PostgresServer
 from tests.support.processes import ROOT, clean_env, free_port, launch, otlp_env, stop, uvicorn_command
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
@@ -169,7 +169,10 @@ def test_legacy_x_trace_id_becomes_the_trace_id(
     with launch(uvicorn_command(port), env, tmp_path, port) as app:
         assert app.get("/providers", headers={"X-Trace-Id": str(legacy)}).status_code == 200
         spans = receiver.wait_for_spans(
-            lambda got: any(s.trace_id == legacy.hex for s in got if s.kind == CLIENT)
+            lambda got: (
+                any(s.trace_id == legacy.hex for s in got if s.kind == CLIENT)
+                and any(s.attributes.get("http.route") == "/providers" for s in got)
+            )
         )
         outgoing = fake_providers.state()["golem-us"]["last_headers"]
 

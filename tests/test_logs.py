@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
+from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
-from tests.support.postgres import PostgresServer
 from tests.support.processes import clean_env, free_port, launch, otlp_env, stop, uvicorn_command
 
 SERVER = 2  # OTLP SpanKind

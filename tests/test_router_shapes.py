@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from beacon_otel.sink.database import migrate
+from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedMetric, ReceivedSpan
 from tests.conftest import FakeProviders
-from tests.support.postgres import PostgresServer
 from tests.support.processes import (
     EXAMPLES,
     ROOT,

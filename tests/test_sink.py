@@ -19,8 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from tests.conftest import FakeProviders
-from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.processes import clean_env, free_port, launch, stop, uvicorn_command
 
 TOKEN = "sink-test-token"

@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 
 from beacon_otel.sink.mapping import span_uuid
+from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.tools import traces
 from beacon_otel.tools.waterfall import Span, build_trace, render_trace
-from tests.support.postgres import PostgresServer
 from tests.support.processes import clean_env, free_port
 from tests.test_sink import Database, _new_database
 

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server from Debian's packages, for tests and benchmarks.
+"""A throwaway PostgreSQL server from Debian's packages, for ``beacon-otel stack up``, the tests
+and the benchmarks.
 
 Postgres refuses to run as root, so when the tests run as root (as CI does) every server
 command goes through ``runuser -u postgres --``. The data folder lives in a fresh temporary
@@ -101,7 +102,9 @@ class PostgresServer:
             "-c", "listen_addresses=127.0.0.1",
             *_DURABILITY_OFF,
         ]  # fmt: skip
-        self.process = subprocess.Popen(_as_server_user(command), stdout=log, stderr=log, cwd=self.root)
+        self.process = subprocess.Popen(
+            _as_server_user(command), stdout=log, stderr=log, cwd=self.root, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
