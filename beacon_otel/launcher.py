@@ -4,6 +4,16 @@ The configuration is checked first: if anything is wrong, every problem is print
 command is not started (exit status 2). Otherwise the bootstrap folder goes first on
 PYTHONPATH and this process *becomes* CMD (exec), so signals, exit status and the process id
 are CMD's own, exactly as if it had been started directly.
+
+Exit statuses that are not CMD's: 2, invalid configuration (or no CMD); 127, CMD not found;
+126, CMD cannot be executed; 3 (EXIT_WRONG_INTERPRETER), CMD's Python cannot import
+beacon-otel, so it would run without telemetry: ``python`` was found outside this virtualenv,
+or CMD is a script of another environment. The bootstrap ``sitecustomize`` checks this in the
+first Python process of CMD, before the app runs (the launcher names its own interpreter in
+BEACON_OTEL_LAUNCHER_PYTHON), and prints that interpreter, this one and the fixes. With
+BEACON_OTEL_ALLOW_UNINSTRUMENTED=true (or OTEL_SDK_DISABLED=true) CMD runs anyway, without
+telemetry, after a one-line warning (none when the SDK is disabled). Later processes, and
+other interpreters the app starts itself, are left alone.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import os
 import sys
 
 from beacon_otel import __version__
-from beacon_otel.bootstrap import BOOTSTRAP_DIR
+from beacon_otel.bootstrap import BOOTSTRAP_DIR, sitecustomize
 from beacon_otel.settings import ConfigError, child_environment, load_settings
 
 USAGE = """usage: beacon-otel-run COMMAND [ARGS...]
@@ -28,6 +38,7 @@ README). Examples:
 EXIT_CONFIG = 2
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
+EXIT_WRONG_INTERPRETER = sitecustomize.EXIT_WRONG_INTERPRETER  # the exit of CMD's Python itself
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NOT_FOUND
     sys.stdout.flush()
     sys.stderr.flush()
+    environment = child_environment(BOOTSTRAP_DIR)
+    if sys.executable:  # the Python with beacon-otel, named if the command's has none
+        environment[sitecustomize.LAUNCHER_PYTHON] = sys.executable
     try:
-        os.execve(executable, args, child_environment(BOOTSTRAP_DIR))
+        os.execve(executable, args, environment)
     except OSError as error:
         print(f"beacon-otel-run: cannot run {args[0]}: {error.strerror}", file=sys.stderr)
         return EXIT_NOT_EXECUTABLE

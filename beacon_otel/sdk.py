@@ -79,7 +79,9 @@ def build_resource(settings: Settings) -> Resource:
         attributes["railway.service.name"] = settings.railway_service_name
     if settings.railway_replica_id:
         attributes["railway.replica.id"] = settings.railway_replica_id
-    attributes.update(settings.resource_attributes)
+    # Scrubbed here, once, so that every signal gets the same clean resource: the span and log
+    # encoders scrub what they encode, but metrics are encoded by the upstream exporters.
+    attributes.update(Scrubber(settings.scrub_patterns).scrub_mapping(settings.resource_attributes))
     attributes["service.name"] = settings.service_name
     # Resource(...) rather than Resource.create(): create() would re-read the environment and
     # run detectors; everything it would add is already here, validated.
@@ -143,15 +145,19 @@ class Telemetry:
     log_encoder: LogBatchEncoder = field(default_factory=LogBatchEncoder)
     http_metrics: FastHttpMetrics | None = None
 
+    exporters: list[object] = field(default_factory=list)
+    queues: list[EncodedBatchQueue] = field(default_factory=list)
+
     def force_flush(self, timeout_millis: int = 5000) -> None:
         self.tracer_provider.force_flush(timeout_millis)
         self.meter_provider.force_flush(timeout_millis)
         self.logger_provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
-        self.logger_provider.shutdown()
+        """Flush and shut down every pipeline within ``BEACON_OTEL_SHUTDOWN_TIMEOUT`` (once)."""
+        from beacon_otel.shutdown import shut_down
+
+        shut_down(self)
 
 
 def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> None:
@@ -179,16 +185,6 @@ def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> N
     )
 
 
-def _one_attempt_at_exit(exporters: list[object]) -> None:
-    """What is still to send at exit gets one attempt per batch, no retries: a script that ends
-    while its backend is down exits at once instead of waiting out the backoff (about 12 s
-    for one span, one log line and one metric export against a closed port)."""
-    for exporter in exporters:
-        one_attempt = getattr(exporter, "one_attempt_per_export", None)
-        if one_attempt is not None:
-            one_attempt()
-
-
 def build_telemetry(settings: Settings) -> Telemetry:
     """Create (but do not install) the three providers with their exporters."""
     reporter = ExportReporter(settings.export_error_interval)
@@ -196,18 +192,22 @@ def build_telemetry(settings: Settings) -> Telemetry:
     scrubber = Scrubber(settings.scrub_patterns)
     resource = build_resource(settings)
 
+    # shutdown_on_exit=False everywhere: Telemetry.shutdown, registered below, shuts the three
+    # down together within one deadline instead of one after the other, each with its own.
     tracer_provider = TracerProvider(
         resource=resource,
         sampler=build_sampler(settings),
         id_generator=LegacyAwareIdGenerator(),
+        shutdown_on_exit=False,
     )
-    exporters: list[object] = []  # every exporter of the three signals, for the exit below
+    exporters: list[object] = []  # every exporter of the three signals, for the shutdown
+    queues: list[EncodedBatchQueue] = []
     for span_exporter in span_exporters(settings, reporter, scrubber):
         exporters.append(span_exporter)
         if isinstance(span_exporter, ResilientSpanExporter):
-            processor: SpanProcessor = EncodedBatchSpanProcessor(
-                span_exporter, settings.span_batch, reporter, scrubber
-            )
+            encoded = EncodedBatchSpanProcessor(span_exporter, settings.span_batch, reporter, scrubber)
+            queues.append(encoded.queue)
+            processor: SpanProcessor = encoded
         else:
             # The console is for looking at spans as they happen, not for throughput.
             processor = SimpleSpanProcessor(span_exporter)
@@ -223,19 +223,20 @@ def build_telemetry(settings: Settings) -> Telemetry:
                 export_interval_millis=settings.metric_export_interval_ms,
             )
         )
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     _observe_drops(meter_provider, reporter)
     if settings.http_server_metrics:
         fast_http_metrics.register_active_requests(meter_provider, _version())
     fast_http_metrics.register_client_active_requests(meter_provider, _version())
 
-    logger_provider = LoggerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     log_queue: EncodedBatchQueue | None = None
     log_encoder = LogBatchEncoder(resource, scrubber)
     for log_exporter in log_exporters(settings, reporter, scrubber):
         exporters.append(log_exporter)
         if isinstance(log_exporter, ResilientLogExporter):
             log_queue = EncodedBatchQueue("logs", log_exporter, log_encoder, settings.log_batch, reporter)
+            queues.append(log_queue)
             # Records emitted through the OpenTelemetry Logs API take the same encoded path.
             logger_provider.add_log_record_processor(EncodedLogRecordProcessor(log_queue, log_encoder))
         else:
@@ -249,9 +250,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
                     export_timeout_millis=log_batch.export_timeout_ms,
                 )
             )
-    # Registered after the providers, so it runs before their own exit handlers flush.
-    atexit.register(_one_attempt_at_exit, exporters)
-    return Telemetry(
+    telemetry = Telemetry(
         settings,
         tracer_provider,
         meter_provider,
@@ -262,7 +261,11 @@ def build_telemetry(settings: Settings) -> Telemetry:
         log_queue=log_queue,
         log_encoder=log_encoder,
         http_metrics=fast_http_metrics,
+        exporters=exporters,
+        queues=queues,
     )
+    atexit.register(telemetry.shutdown)
+    return telemetry
 
 
 def log_emitter(telemetry: Telemetry) -> LogEmitter | None:

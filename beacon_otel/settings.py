@@ -85,6 +85,7 @@ class Settings(NamedTuple):
     """The whole validated configuration of one process."""
 
     sdk_disabled: bool = False
+    allow_uninstrumented: bool = False  # beacon-otel-run: a command whose Python lacks beacon-otel still runs
     service_name: str = DEFAULT_SERVICE_NAME
     resource_attributes: Mapping[str, str] = _NO_ATTRIBUTES
     railway_environment: str | None = None
@@ -107,6 +108,7 @@ class Settings(NamedTuple):
     asyncpg_upstream: bool = False  # the upstream asyncpg instrumentation instead of beacon-otel's
     http_server_metrics: bool = True
     export_error_interval: float = 60.0
+    shutdown_timeout: float = 5.0  # seconds for the whole exit: flush, export, shut down
     log_format: str = "auto"
     log_level: str | None = None  # None: the levels Python and the app set, as without beacon-otel
     export_access_logs: bool = False  # the server span already records each request
@@ -474,6 +476,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     resource_attributes = _resource_attributes(reader)
     settings = Settings(
         sdk_disabled=reader.boolean("OTEL_SDK_DISABLED", False),
+        allow_uninstrumented=reader.boolean("BEACON_OTEL_ALLOW_UNINSTRUMENTED", False),
         # OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES (specification).
         service_name=reader.raw("OTEL_SERVICE_NAME")
         or resource_attributes.get("service.name")
@@ -509,6 +512,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         export_error_interval=reader.parsed(
             "BEACON_OTEL_EXPORT_ERROR_INTERVAL",
             60.0,
+            _parse_positive_float,
+            "expected seconds, a number above 0",
+        ),
+        shutdown_timeout=reader.parsed(
+            "BEACON_OTEL_SHUTDOWN_TIMEOUT",
+            5.0,
             _parse_positive_float,
             "expected seconds, a number above 0",
         ),

@@ -66,17 +66,18 @@ def _start_with(settings: Settings) -> object:
 
 
 def _flush_at_app_shutdown(telemetry: Any) -> None:
-    """Export what is queued when an ASGI app shuts down.
+    """Export what is queued, and shut the pipelines down, when an ASGI app shuts down.
 
     uvicorn ends a SIGTERM shutdown by raising SIGTERM again, so the process dies by the signal
-    and the SDK's atexit flush never runs: without this, the last batch of every deploy is lost.
+    and no atexit handler runs: without this, the last batch of every deploy is lost. The
+    shutdown is bounded by ``BEACON_OTEL_SHUTDOWN_TIMEOUT`` whatever the backend does.
     """
     import asyncio
 
     from beacon_otel.instrumentation.lifespan import on_lifespan
 
     async def flush() -> None:
-        await asyncio.to_thread(telemetry.force_flush, 2000)
+        await asyncio.to_thread(telemetry.shutdown)
 
     on_lifespan(after_shutdown=flush)
 

@@ -485,8 +485,11 @@ def test_collector_down_costs_the_app_nothing(fake_providers: FakeProviders, tmp
         time.sleep(1.5)  # several export rounds fail meanwhile
         output = app.output()
     assert statuses == [200] * 200
-    failures = [line for line in output.splitlines() if "beacon-otel: cannot export" in line]
-    assert 1 <= len(failures) <= 3, "at most one line per signal, not one per batch:\n" + "\n".join(failures)
+    lines = [line for line in output.splitlines() if "beacon-otel: cannot export" in line]
+    failures = [line for line in lines if line.startswith("{")]  # records of the log pipeline
+    assert 1 <= len(failures) <= 3, "at most one line per signal, not one per batch:\n" + "\n".join(lines)
+    # ... and each also as a plain line on stderr, where operators watch the process's trouble
+    assert len(lines) == 2 * len(failures), "\n".join(lines)
     assert "traces" in " ".join(failures) and dead in " ".join(failures)
     assert "Traceback" not in output
     assert "Failed to export" not in output, "the upstream per-batch errors must be folded into ours"
@@ -520,7 +523,9 @@ def test_slow_or_refusing_collector_costs_the_app_nothing(
         time.sleep(1.5)
         output = app.output()
     assert statuses == [200] * 200
-    failures = [line for line in output.splitlines() if "beacon-otel: cannot export" in line]
+    failures = [
+        line for line in output.splitlines() if "beacon-otel: cannot export" in line and line[:1] == "{"
+    ]
     assert 1 <= len(failures) <= 3, "\n".join(failures)
     if mode == "unavailable":
         assert any("traces" in line and "HTTP 503" in line for line in failures), failures

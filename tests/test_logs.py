@@ -133,7 +133,21 @@ SECRETS = {
     "bearer": "SECRET2bearer",
     "dsn_password": "SECRET3dsnpass",
     "log_token": "SECRET4logtoken",
+    # Issue 16, item 4: each of these reached the exported bytes.
+    "tracestate": "SECRET5tracestate",
+    "encoded_query_key": "SECRET6encodedkey",
+    "nested_query": "SECRET7nestedquery",
+    "path_parameter": "SECRET8jsessionid",
+    "authorization_scheme": "SECRET9authscheme",
+    "pem_body": "SECRET10pembody",
+    "bytes_repr": "SECRET11bytesrepr",
+    "next_line": "SECRET12nextline",
+    "dsn_unescaped": "SECRET13dsnslash",  # inside the password p/...#w?d
+    "pw": "SECRET14pw",
+    "pass": "SECRET15pass",
+    "sessionid": "SECRET16sessionid",
 }
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
 
 def test_planted_secrets_never_leave_the_process(
@@ -152,13 +166,33 @@ def test_planted_secrets_never_leave_the_process(
     )
     with launch(uvicorn_command(port), env, tmp_path, port) as app:
         assert app.get("/providers").status_code == 200
+        # A caller's tracestate with a secret-looking member; the health checks pass it on.
+        incoming = {
+            "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01",
+            "tracestate": f"vendor=abc, password={SECRETS['tracestate']}",
+        }
+        assert app.get("/providers", headers=incoming).status_code == 200
+        forwarded = fake_providers.state()["golem-us"]["last_headers"]
+        assert isinstance(forwarded, dict)
+        propagated = forwarded["tracestate"]
+        # A percent-encoded name, a query string encoded inside a parameter, a path parameter.
+        assert app.get(f"/health?api%5Fkey={SECRETS['encoded_query_key']}").status_code == 200
+        assert app.get(f"/health?next=%2Fcb%3Ftoken%3D{SECRETS['nested_query']}%26x%3D1").status_code == 200
+        app.get(f"/health;jsessionid={SECRETS['path_parameter']}")
         response = httpx.post(f"{app.base_url}/inference", json={"model": "m", "prompt": "p"}, timeout=10)
         assert response.json()["success"] is True
-        receiver.wait_for_spans(lambda got: any(s.name.startswith("INSERT") for s in got))
+        spans = receiver.wait_for_spans(
+            lambda got: (
+                any(s.name.startswith("INSERT") for s in got)
+                and any(s.trace_id == TRACE_ID and s.kind == SERVER for s in got)
+                and any("jsessionid" in str(s.attributes.get("url.path")) for s in got)
+            )
+        )
         records = receiver.wait_for_logs(
             lambda got: (
                 any("Connecting to database" in str(r.body) for r in got)
                 and any(r.attributes.get("url.path") == "/inference" for r in got)
+                and any("jsessionid" in str(r.attributes.get("url.path")) for r in got)
             )
         )
         stop(app.process)
@@ -171,12 +205,31 @@ def test_planted_secrets_never_leave_the_process(
         fake_providers.state()["golem-us"]["last_headers"]["authorization"] == f"Bearer {SECRETS['bearer']}"
     )
 
-    # A plain script: a stdlib message and a structlog field holding a token.
+    # A plain script: stdlib messages and structlog fields holding secrets in every shape the
+    # scrubber knows (issue 16, item 4: the ones it missed).
+    pem = (
+        "-----BEGIN RSA PRIVATE KEY-----\n"
+        f"MIIEpAIBAAKCAQEA{SECRETS['pem_body']}\nQ2xvdWQ=\n"
+        "-----END RSA PRIVATE KEY-----"
+    )
+    messages = [
+        f"calling the bank with token={SECRETS['log_token']}",
+        f"provider auth authorization=Token {SECRETS['authorization_scheme']} user=bob",
+        f"loaded private_key={pem}",
+        f"form fields password:\n{SECRETS['next_line']}",
+        f"connecting to postgresql://router:p/{SECRETS['dsn_unescaped']}#w?d@db.internal:5432/app",
+        f"legacy pw={SECRETS['pw']} sessionid={SECRETS['sessionid']} passport=P1234 compass=1 PWD=/srv/app",
+        f'body {{"pass": "{SECRETS["pass"]}"}}',
+    ]
     script = (
         "import logging, structlog\n"
         "logging.basicConfig(level=logging.INFO)\n"
-        f"logging.getLogger('payments').info('calling the bank with token={SECRETS['log_token']}')\n"
-        f"structlog.get_logger('payments').info('bank auth', token={SECRETS['log_token']!r})\n"
+        "log = logging.getLogger('payments')\n"
+        f"for message in {messages!r}:\n"
+        "    log.info(message)\n"
+        f"log.info('settings %r', {{'password': {SECRETS['bytes_repr'].encode()!r}}})\n"
+        f"structlog.get_logger('payments').info('bank auth', token={SECRETS['log_token']!r}, "
+        f"**{{'pass': {SECRETS['pass']!r}}})\n"
     )
     result = subprocess.run(
         ["beacon-otel-run", "python", "-c", script],
@@ -196,6 +249,33 @@ def test_planted_secrets_never_leave_the_process(
 
     # ...and the places that held them are still there, marked as scrubbed.
     lines = json_lines(app_output)
+    # tracestate: passed on downstream unchanged (W3C), exported with the member's value hidden.
+    assert propagated == f"vendor=abc,password={SECRETS['tracestate']}"
+    assert b"vendor=abc,password=[scrubbed]" in exported
+    traced = [s for s in spans if s.trace_id == TRACE_ID]
+    assert {s.kind for s in traced} >= {SERVER, 3}, "the caller's trace went on to the providers"
+    # Encoded query names and queries, and path parameters: in the access lines printed and
+    # exported, and in the server span.
+    access_lines = {
+        (line["url.path"], line.get("url.query")) for line in lines if line["logger"] == "uvicorn.access"
+    }
+    exported_access = {
+        (r.attributes.get("url.path"), r.attributes.get("url.query"))
+        for r in records
+        if r.scope == "uvicorn.access"
+    }
+    for place in (access_lines, exported_access):
+        assert ("/health", "api%5Fkey=[scrubbed]") in place
+        assert ("/health", "next=%2Fcb%3Ftoken%3D[scrubbed]%26x%3D1") in place
+        assert ("/health;jsessionid=[scrubbed]", None) in place
+    assert any(
+        line["event"].endswith('"GET /health;jsessionid=[scrubbed] HTTP/1.1" 404')
+        for line in lines
+        if line["logger"] == "uvicorn.access"
+    )
+    assert "/health;jsessionid=[scrubbed]" in {
+        s.attributes.get("url.path") for s in spans if s.kind == SERVER
+    }
     assert any(
         "token=[scrubbed]" in line["event"]
         for line in lines
@@ -208,9 +288,17 @@ def test_planted_secrets_never_leave_the_process(
     script_lines = json_lines(result.stdout)
     assert [line["event"] for line in script_lines if line["logger"] == "payments"] == [
         "calling the bank with token=[scrubbed]",
+        "provider auth authorization=[scrubbed] user=bob",
+        "loaded private_key=[scrubbed]",
+        "form fields password:\n[scrubbed]",
+        "connecting to postgresql://router:[scrubbed]@db.internal:5432/app",
+        "legacy pw=[scrubbed] sessionid=[scrubbed] passport=P1234 compass=1 PWD=/srv/app",
+        'body {"pass": "[scrubbed]"}',
+        "settings {'password': b'[scrubbed]'}",
         "bank auth",
     ]
     assert script_lines[-1]["token"] == "[scrubbed]"
+    assert script_lines[-1]["pass"] == "[scrubbed]"
     health_urls = [
         str(s.attributes.get("url.full") or s.attributes.get("http.url"))
         for s in receiver.spans()

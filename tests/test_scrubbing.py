@@ -4,7 +4,10 @@ the four planted secrets of the issue, extra patterns, headers, attribute values
 
 Judgement calls pinned down here: names are whole words, so ``monkey=banana`` and
 ``keyboard=qwerty`` are left alone; a bare ``key`` is an API key only in a URL query string; counts
-such as ``tokens=12`` or ``gen_ai.usage.input_tokens`` are not tokens.
+such as ``tokens=12`` or ``gen_ai.usage.input_tokens`` are not tokens. ``pass`` and ``pw`` are
+secret as whole words (``passport``, ``compass`` are not), ``sessionid``/``JSESSIONID`` are while
+``session_id`` is not, ``PWD`` holding a path is the working directory, and a port (digits up to a
+"/") is never taken for a password.
 """
 
 from __future__ import annotations
@@ -108,6 +111,75 @@ def test_query_parameters(scrubber: Scrubber, text: str, expected: str) -> None:
     _check(scrubber, text, expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Names are percent-decoded ("+" too) before they are judged.
+        ("GET /health?api%5Fkey=SECRET HTTP/1.1", f"GET /health?api%5Fkey={S} HTTP/1.1"),
+        ("https://h/p?p%61ssword=x&a=1", f"https://h/p?p%61ssword={S}&a=1"),
+        ("https://h/p?API%2DKEY=x", f"https://h/p?API%2DKEY={S}"),
+        ("https://h/p?api%255Fkey=x", f"https://h/p?api%255Fkey={S}"),  # escaped twice
+        ("https://h/p?x=1&access+token=x", f"https://h/p?x=1&access+token={S}"),
+        ("https://h/p?user%5Bpassword%5D=x&a=1", f"https://h/p?user%5Bpassword%5D={S}&a=1"),
+        ("https://h/p?user[password]=x&api_key[]=y", f"https://h/p?user[password]={S}&api_key[]={S}"),
+        # A query string encoded inside a parameter or a path: its separators are escaped.
+        (
+            "GET /login?next=%2Fcb%3Ftoken%3DSECRET%26x%3D1&y=2 HTTP/1.1",
+            f"GET /login?next=%2Fcb%3Ftoken%3D{S}%26x%3D1&y=2 HTTP/1.1",
+        ),
+        ("GET /p/%3Ftoken%3DSECRET HTTP/1.1", f"GET /p/%3Ftoken%3D{S} HTTP/1.1"),
+        (
+            "/cb?next=https%3A%2F%2Fa%2Fb%3Fx%3D1%26code%3Dabc",
+            f"/cb?next=https%3A%2F%2Fa%2Fb%3Fx%3D1%26code%3D{S}",
+        ),
+        # Escaped twice: more deeply escaped separators are part of the value.
+        (
+            "/l?n=%252Fcb%253Ftoken%253DSE%252526CRET%2526x%253D1",
+            f"/l?n=%252Fcb%253Ftoken%253D{S}%2526x%253D1",
+        ),
+        ("https://h/p?token%3DSECRET&a=1", f"https://h/p?token%3D{S}&a=1"),
+        ("https://h/p?password=p%26ss&a=1", f"https://h/p?password={S}&a=1"),  # one value with an escaped "&"
+        # Not secret, encoded or not.
+        ("https://h/p?next=%2Fcb%3Fmodel%3Dx%26n%3D2", "https://h/p?next=%2Fcb%3Fmodel%3Dx%26n%3D2"),
+        ("https://h/p?q=50%25&tokens%5B%5D=3", "https://h/p?q=50%25&tokens%5B%5D=3"),
+        ("progress 50% of /a%20b done", "progress 50% of /a%20b done"),
+        ("https://h/p?passport=x&compass=1", "https://h/p?passport=x&compass=1"),
+    ],
+)
+def test_percent_encoded_query_parameters(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/health;jsessionid=SECRET", f"/health;jsessionid={S}"),
+        ("/app/page;JSESSIONID=SECRET?x=1", f"/app/page;JSESSIONID={S}?x=1"),
+        ("/app;jsessionid=SECRET/page", f"/app;jsessionid={S}/page"),
+        ("/a;PHPSESSID=x;lang=en", f"/a;PHPSESSID={S};lang=en"),
+        ("/a;sessionid=x;token=y", f"/a;sessionid={S};token={S}"),
+        ("/a%3Bjsessionid%3DSECRET%2Fnext", f"/a%3Bjsessionid%3D{S}%2Fnext"),
+        (
+            '127.0.0.1:5 - "GET /h;jsessionid=x HTTP/1.1" 404',
+            f'127.0.0.1:5 - "GET /h;jsessionid={S} HTTP/1.1" 404',
+        ),
+        # Path parameters that are not secret, and names that only URL queries make secret.
+        ("/matrix;color=red;code=7/x", "/matrix;color=red;code=7/x"),
+        ("/a;session_id=1", "/a;session_id=1"),
+    ],
+)
+def test_path_parameters(scrubber: Scrubber, text: str, expected: str) -> None:
+    _check(scrubber, text, expected)
+
+
+def test_url_attributes_with_encoded_names_and_path_parameters(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_value("url.query", "api%5Fkey=SECRET&a=1") == f"api%5Fkey={S}&a=1"
+    assert scrubber.scrub_value("url.query", "next=%2Fcb%3Ftoken%3DSECRET") == f"next=%2Fcb%3Ftoken%3D{S}"
+    assert scrubber.scrub_value("url.path", "/health;jsessionid=SECRET") == f"/health;jsessionid={S}"
+    assert scrubber.scrub_value("url.path", "/p/?token=SECRET") == f"/p/?token={S}"  # decoded %3F
+    assert scrubber.scrub_value("url.full", "http://h/a;jsessionid=x?k=1") == f"http://h/a;jsessionid={S}?k=1"
+
+
 def test_bare_query_string_attribute(scrubber: Scrubber) -> None:
     """`url.query` holds the query without its "?"; outside such keys `code=` is ordinary text."""
     assert scrubber.scrub_value("url.query", "code=abc&state=x") == f"code={S}&state=x"
@@ -140,6 +212,17 @@ def test_bare_query_string_attribute(scrubber: Scrubber) -> None:
         ("https://user@host/p", "https://user@host/p"),
         ("http://host:8080/p?x=a@b", "http://host:8080/p?x=a@b"),
         ("mail ops@example.com at 10:30", "mail ops@example.com at 10:30"),
+        # An unescaped "/", "#" or "?" in the password: it runs to the last "@" before the host.
+        ("postgresql://user:pa/ss#w?rd@host/db", f"postgresql://user:{S}@host/db"),
+        ("postgresql://u:p/a@s#s@db:5432/x?sslmode=require", f"postgresql://u:{S}@db:5432/x?sslmode=require"),
+        ("mysql://root:#secret@db", f"mysql://root:{S}@db"),
+        ("DSN='postgres://u:a?b@db/x' ok", f"DSN='postgres://u:{S}@db/x' ok"),
+        ("a://u:x/1@h b://v:y/2@k", f"a://u:{S}@h b://v:{S}@k"),
+        # Ports, paths holding an "@", IPv6 hosts: no password there.
+        ("http://localhost:8000/users/@me", "http://localhost:8000/users/@me"),
+        ("https://registry:443/@types/node", "https://registry:443/@types/node"),
+        ("http://[::1]:8080/x@y", "http://[::1]:8080/x@y"),
+        ("https://h/p?when=12:30@home", "https://h/p?when=12:30@home"),
     ],
 )
 def test_url_passwords(scrubber: Scrubber, text: str, expected: str) -> None:
@@ -208,6 +291,47 @@ def test_bearer_and_basic(scrubber: Scrubber, text: str, expected: str) -> None:
         ("Bearer password: x", f"Bearer password: {S}"),
         ("api_key= password: x", f"api_key= {S} {S}"),
         ("password: abc: too short", f"password: {S} too short"),
+        # Any scheme after an authorization name, not only Bearer and Basic.
+        ("authorization=Token X1 user=bob", f"authorization={S} user=bob"),
+        ("http_authorization=ApiKey X1, ok", f"http_authorization={S}, ok"),
+        ("auth: SSWS 00abc", f"auth: {S}"),
+        ("x-auth=Negotiate YIIabc== next", f"x-auth={S} next"),
+        ("authorization=abc user=bob", f"authorization={S} user=bob"),
+        ("Authorization: Token X1", f"Authorization: {S}"),
+        ("auth= authorization=Token X1", f"auth= {S} {S}"),  # the value swallowed the next name
+        ("Basic password=x", f"Basic password={S}"),  # "password=" is no base64, even on a second pass
+        # A PEM private key, whole, wherever it is.
+        (
+            "private_key=-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\ndef==\n-----END RSA PRIVATE KEY-----\nend",
+            f"private_key={S}\nend",
+        ),
+        (
+            '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEabc\\n-----END PRIVATE KEY-----\\n", "n": 1}',
+            f'{{"private_key": "{S}", "n": 1}}',
+        ),
+        (
+            "key file: -----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----",
+            f"key file: {S}",
+        ),
+        (
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nMIIE",  # cut short
+            S,
+        ),
+        (
+            "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+            "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+        ),
+        # A Python repr with a bytes value.
+        ("{'password': b'X', 'n': 1}", f"{{'password': b'{S}', 'n': 1}}"),
+        ("{'token': rb'a\\'b'}", f"{{'token': rb'{S}'}}"),
+        # The value on the next line after a colon.
+        ("password:\nX\nuser: bob", f"password:\n{S}\nuser: bob"),
+        ("secret:\r\n    X", f"secret:\r\n    {S}"),
+        ("password:\n\nnext paragraph", "password:\n\nnext paragraph"),
+        # pass, pw and session cookies, as whole words.
+        ("pw=X db_pass=Y sessionid=Z", f"pw={S} db_pass={S} sessionid={S}"),
+        ('{"pass": "X", "smtp.pw": "Y"}', f'{{"pass": "{S}", "smtp.pw": "{S}"}}'),
+        ("JSESSIONID=X; PHPSESSID=Y", f"JSESSIONID={S}; PHPSESSID={S}"),
         # Not secret names: whole words only, and counts of tokens are not tokens.
         ("monkey=banana", "monkey=banana"),
         ("keyboard=qwerty", "keyboard=qwerty"),
@@ -218,6 +342,14 @@ def test_bearer_and_basic(scrubber: Scrubber, text: str, expected: str) -> None:
         ("invalid password for user bob", "invalid password for user bob"),
         ('password: ""', 'password: ""'),
         ("status=200 code=200 latency=3ms", "status=200 code=200 latency=3ms"),
+        ("passport=P1234 compass=1 bypass=on", "passport=P1234 compass=1 bypass=on"),
+        (
+            "password_reset_count=3 passwordless=true pass_rate=0.9",
+            "password_reset_count=3 passwordless=true pass_rate=0.9",
+        ),
+        ("PWD=/srv/app OLDPWD=/home/app pwd: '~/src'", "PWD=/srv/app OLDPWD=/home/app pwd: '~/src'"),
+        ("GET /api/pwd/reset 200", "GET /api/pwd/reset 200"),
+        ("pwd=hunter2", f"pwd={S}"),
     ],
 )
 def test_names_and_values(scrubber: Scrubber, text: str, expected: str) -> None:
@@ -322,6 +454,13 @@ def test_other_headers_are_scrubbed_as_text(scrubber: Scrubber, name: str, value
         "accessToken",
         "AWS_SECRET_ACCESS_KEY",
         "database password",
+        "pass",
+        "db_pass",
+        "pw",
+        "smtp.pw",
+        "sessionid",
+        "JSESSIONID",
+        "PHPSESSID",
     ],
 )
 def test_secret_keys(scrubber: Scrubber, key: str) -> None:
@@ -347,6 +486,12 @@ def test_secret_keys(scrubber: Scrubber, key: str) -> None:
         "dsn",
         "http.response.status_code",
         "password_length",
+        "password_reset_count",
+        "passport",
+        "compass",
+        "bypass",
+        "session_id",
+        "OLDPWD",
     ],
 )
 def test_keys_that_are_not_secret(scrubber: Scrubber, key: str) -> None:
@@ -385,6 +530,43 @@ def test_scrub_value(scrubber: Scrubber, key: str, value: Any, expected: Any) ->
     assert scrubber.scrub_value(key, expected) == expected
 
 
+def test_pwd_holding_a_path_is_the_working_directory(scrubber: Scrubber) -> None:
+    assert scrubber.scrub_value("PWD", "/srv/app") == "/srv/app"
+    assert scrubber.scrub_mapping({"PWD": "~/src", "pwd": "hunter2"}) == {"PWD": "~/src", "pwd": S}
+    assert scrubber.scrub_value("db_pwd", "/not/a/directory") == S
+
+
+# --- W3C tracestate ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("vendor=abc, password=hunter2", f"vendor=abc, password={S}"),
+        ("password=hunter2,vendor=abc", f"password={S},vendor=abc"),
+        ("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ("tenant@sessionid=x,api_key@vendor=y,t@v=z", f"tenant@sessionid={S},api_key@vendor={S},t@v=z"),
+        ("dd=s:1;o:rum;t.tid:abc", "dd=s:1;o:rum;t.tid:abc"),
+        ("v=Bearer abc", f"v=Bearer {S}"),
+        ("tokens=12,session.id=7", "tokens=12,session.id=7"),
+        ("", ""),
+    ],
+)
+def test_trace_state_members_with_secret_keys_are_hidden(
+    scrubber: Scrubber, header: str, expected: str
+) -> None:
+    assert scrubber.scrub_trace_state(header) == expected
+    assert scrubber.scrub_trace_state(expected) == expected
+
+
+def test_trace_state_stays_valid_w3c() -> None:
+    """What the exporter writes can still be parsed as a tracestate, members in order."""
+    from opentelemetry.trace import TraceState
+
+    scrubbed = Scrubber().scrub_trace_state("vendor=abc,password=hunter2,pw=x")
+    assert list(TraceState.from_header([scrubbed]).items()) == [("vendor", "abc"), ("password", S), ("pw", S)]
+
+
 def test_nested_mappings_are_scrubbed_by_key(scrubber: Scrubber) -> None:
     event: dict[str, Any] = {
         "event": "provider call failed",
@@ -416,6 +598,8 @@ _PIECES = [
     *"aAbekKnopsStwxyz019=:&?#@/;,.-_ \t\n\r\"'\\[]{}()+",
     *("token", "password", "Bearer ", "Basic ", "://", "api_key", "Cookie: ", "code", REDACTED),
     *("\u017f", "\u212a"),  # they fold to "s" and "k" in Unicode case-insensitive matching
+    *("%3F", "%3D", "%26", "%25", "%5F", "%3B", "jsessionid", "pw", "authorization=", "b'"),
+    *("-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"),
 ]
 _TRICKY = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
 
@@ -433,6 +617,18 @@ _FORMS = [
     "{{'client_secret': '{}', 'n': 1}}",
     "X-API-Key: {}",
     "Cookie: session={}; theme=dark",
+    # Issue 16, item 4.
+    "GET /health?api%5Fkey={} HTTP/1.1",
+    "/login?next=%2Fcb%3Ftoken%3D{}",
+    "/health;jsessionid={}",
+    "authorization=Token {}",
+    "private_key=-----BEGIN PRIVATE KEY-----\nMIIE{}\n-----END PRIVATE KEY-----",
+    "{{'password': b'{}'}}",
+    "password:\n{}",
+    "postgresql://router:p/{}#w?d@db:5432/app",
+    "pw={}",
+    '{{"pass": "{}"}}',
+    "sessionid={}",
 ]
 
 
@@ -487,6 +683,20 @@ def test_long_adversarial_inputs_finish(scrubber: Scrubber) -> None:
         "basic " + "a" * 20_000,
         "Cookie: " * 3_000,
         '"' + "\\" * 20_000,
+        "%3F" * 7_000,
+        "?a%" * 7_000 + "=",
+        "%25" * 7_000 + "3Fa%3D",
+        "&%3Fa" * 4_000 + "%3D",
+        ";a=" * 7_000,
+        "a=%" * 7_000,
+        "-----BEGIN PRIVATE KEY-----" * 1_000,
+        "-----BEGIN" + " A" * 10_000,
+        "x://u:a/" + "@" * 20_000,
+        "x://u:a/" * 3_000 + "@h",
+        "a://b:c#" * 3_000 + "@",
+        "password:\n" * 3_000,
+        "authorization=a " * 3_000,
+        "{'password': b'" + "a" * 20_000,
     ):
         once = scrubber.scrub_text(text)
         assert scrubber.scrub_text(once) == once

@@ -27,6 +27,12 @@ def scrubbed_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
         status["description"] = scrubber.scrub_text(status["description"])
     for item in (*data.get("events", ()), *data.get("links", ())):
         item["attributes"] = scrubber.scrub_mapping(item.get("attributes") or {})
+    # tracestate is propagated as received, but printed with secret-looking members hidden.
+    if span.context is not None and span.context.trace_state:
+        data["context"]["trace_state"] = scrubber.scrub_trace_state(span.context.trace_state.to_header())
+    for item, link in zip(data.get("links", ()), span.links, strict=False):
+        if link.context.trace_state:
+            item["context"]["trace_state"] = scrubber.scrub_trace_state(link.context.trace_state.to_header())
     return _line(data, scrubber)
 
 

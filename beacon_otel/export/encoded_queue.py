@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from beacon_otel.export import deadline
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import BatchEncoder
 from beacon_otel.settings import BatchSettings, Signal
@@ -68,6 +69,7 @@ class EncodedBatchQueue:
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._exporting = False
+        self._in_flight = 0  # items of the batch being exported now
         self._flush_requested = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -135,6 +137,7 @@ class EncodedBatchQueue:
                 self._idle.notify_all()
 
     def _send(self, items: list[tuple[int, bytes]]) -> None:
+        self._in_flight = len(items)
         try:
             payload = self.encoder.assemble(items)
             self._exporter.export_payload(payload, len(items))
@@ -142,6 +145,8 @@ class EncodedBatchQueue:
             self._reporter.failed(
                 self.signal, f"the {self.signal} exporter", len(items), f"{type(error).__name__}: {error}"
             )
+        finally:
+            self._in_flight = 0
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued now; True when the queue emptied within the timeout."""
@@ -162,19 +167,23 @@ class EncodedBatchQueue:
         return True
 
     def shutdown(self) -> None:
-        """Send what is queued, within :data:`SHUTDOWN_BUDGET_SECONDS`: a backend that is down
-        must not hold the app's exit for the exporters' whole retry budget. Shutting the exporter
-        down ends its retries; whatever is still queued then is lost, and counted."""
+        """Send what is queued within what is left of the shutdown deadline (see
+        :mod:`beacon_otel.export.deadline`; :data:`SHUTDOWN_BUDGET_SECONDS` outside a shutdown):
+        a backend that is down must not hold the app's exit. Shutting the exporter down ends its
+        retries; what is still queued or in flight then is lost (:meth:`pending` counts it for
+        the shutdown report)."""
         if self._shutdown:
             return
         self._shutdown = True
         self._wake.set()
         ours = self._thread is not None and self._pid == os.getpid()
         if ours and self._thread is not None:
-            self._thread.join(timeout=SHUTDOWN_BUDGET_SECONDS)
+            self._thread.join(timeout=deadline.remaining(SHUTDOWN_BUDGET_SECONDS))
         self._exporter.shutdown()
         if ours and self._thread is not None:
-            self._thread.join(timeout=1.0)
-        if self._queue:
-            self._reporter.dropped(self.signal, len(self._queue))
+            self._thread.join(timeout=min(0.2, deadline.remaining(0.2)))
         self._reporter.report_total_dropped(self.signal)
+
+    def pending(self) -> int:
+        """Items not yet sent nor reported failed: queued, or in the batch being exported."""
+        return len(self._queue) + self._in_flight

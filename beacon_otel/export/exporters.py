@@ -30,6 +30,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from beacon_otel.export import deadline
+from beacon_otel.export.bounded_http import MAX_RESPONSE_BYTES, bound_http_exporter
 from beacon_otel.export.log_encoding import LogBatchEncoder
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import SpanBatchEncoder
@@ -42,11 +44,16 @@ E = TypeVar("E")
 def _stop_retrying(exporter: object) -> None:
     """Make an upstream OTLP exporter give up after one attempt per export: its retry loops
     stop when their shutdown event is set (``_client._shutdown_event`` over HTTP,
-    ``_shutdown_in_progress`` over gRPC), while the exporter itself stays usable."""
+    ``_shutdown_in_progress`` over gRPC), while the exporter itself stays usable. Over gRPC the
+    export timeout (``_timeout``, a deadline for the whole call) is also cut to what is left of
+    the shutdown deadline; over HTTP the bounded transport reads that deadline itself."""
     client = getattr(exporter, "_client", None)
     for event in (getattr(client, "_shutdown_event", None), getattr(exporter, "_shutdown_in_progress", None)):
         if isinstance(event, threading.Event):
             event.set()
+    timeout = getattr(exporter, "_timeout", None)
+    if isinstance(timeout, int | float) and getattr(exporter, "_channel_options", None) is not None:
+        exporter._timeout = max(0.001, min(float(timeout), deadline.remaining(float(timeout))))  # type: ignore[attr-defined]
 
 
 class _ProcessLocal(Generic[E]):
@@ -264,13 +271,19 @@ def _otlp_exporter(otlp: OtlpSettings, grpc_class: str, http_class: str) -> Any:
     with _import_lock:  # building one imports more (the HTTP exporters import requests)
         exporter_class = getattr(importlib.import_module(module_name), class_name)
         compression = _grpc_compression(otlp) if otlp.protocol == "grpc" else _http_compression(otlp)
+        options: dict[str, Any] = {}
+        if otlp.protocol == "grpc":
+            # An OTLP answer is small: a larger one is refused by gRPC itself.
+            options["channel_options"] = (("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),)
         exporter = exporter_class(
             endpoint=otlp.endpoint,
             headers=dict(otlp.headers),
             timeout=otlp.timeout_seconds,
             compression=compression,
+            **options,
         )
         if otlp.protocol != "grpc":
+            bound_http_exporter(exporter)
             # requests imports netrc (and shlex) during its first request; import them now, so
             # that a fork during that first request cannot leave their module locks held.
             importlib.import_module("netrc")

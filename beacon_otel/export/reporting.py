@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,17 @@ _EXPORTER_LOGGERS = (
 )
 _QUEUE_LOGGERS = ("opentelemetry.sdk._shared_internal", "opentelemetry.sdk.trace.export")
 _METRIC_READER_LOGGERS = ("opentelemetry.sdk.metrics._internal.export",)
+
+
+def tell(message: str, *args: object, echo: bool = True) -> None:
+    """A line about beacon-otel's own trouble: a record of the log pipeline (JSON on stdout, and
+    OTLP), and the same text on stderr (unless ``echo`` is off), where operators watch a
+    process's own trouble and which works when the log pipeline is what is down."""
+    logger.warning(message, *args)
+    if echo:
+        with contextlib.suppress(Exception):  # a closed or broken stderr must not break the app
+            sys.stderr.write((message % args if args else message) + "\n")
+            sys.stderr.flush()
 
 
 _VAGUE = "no successful answer within the export timeout, retries included"
@@ -77,6 +89,12 @@ class ExportReporter:
         self._failed_items: dict[str, int] = {}
         self._dropped_reported: dict[str, float] = {}
         self._reasons = threading.local()
+        self.echo_to_stderr = True
+
+    def tell(self, message: str, *args: object) -> None:
+        """One of this reporter's lines: see :func:`tell`; :attr:`echo_to_stderr` off keeps it
+        off stderr (a command-line tool that prints its own summary)."""
+        tell(message, *args, echo=self.echo_to_stderr)
 
     # -- fed by the log filter -------------------------------------------------------------
     def remember_reason(self, text: str) -> None:
@@ -101,7 +119,7 @@ class ExportReporter:
                 return
             self._dropped_reported[signal] = now
             total = self._dropped[signal]
-        logger.warning(
+        self.tell(
             "beacon-otel: the %s export queue is full, so new %s are dropped (%d so far); "
             "the app is not affected. Check that the telemetry backend is reachable and fast enough.",
             signal,
@@ -113,7 +131,7 @@ class ExportReporter:
         """At shutdown: the whole count, since the periodic line may have said "1 so far"."""
         total = self.dropped_total(signal)
         if total:
-            logger.warning(
+            self.tell(
                 "beacon-otel: %d %s were dropped in all because the export queue was full.", total, signal
             )
 
@@ -150,7 +168,7 @@ class ExportReporter:
             trouble.last_report = now
             batches, count = trouble.failed_batches, trouble.failed_items
         if first:
-            logger.warning(
+            self.tell(
                 "beacon-otel: cannot export %s to %s: %s. The app is not affected; %s are dropped "
                 "until the backend answers, and this is reported at most every %g s.",
                 signal,
@@ -160,7 +178,7 @@ class ExportReporter:
                 self.interval,
             )
         else:
-            logger.warning(
+            self.tell(
                 "beacon-otel: still cannot export %s to %s: %s (%d batches, %d %s lost since the "
                 "first failure).",
                 signal,
@@ -177,7 +195,7 @@ class ExportReporter:
         with self._lock:
             trouble = self._trouble.pop(signal, None)
         if trouble is not None:
-            logger.warning(
+            self.tell(
                 "beacon-otel: exporting %s to %s works again after %.0f s (%d batches, %d %s lost).",
                 signal,
                 trouble.destination,

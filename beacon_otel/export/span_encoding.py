@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import TraceState
 
 from beacon_otel.scrubbing import Scrubber
 
@@ -75,14 +76,24 @@ class _Codec:
     stored scrubbed, scrubbing costs nothing for the values that repeat.
     """
 
-    __slots__ = ("key_cache", "pair_cache", "scrub", "scrub_text", "text_cache")
+    __slots__ = (
+        "key_cache",
+        "pair_cache",
+        "scrub",
+        "scrub_text",
+        "scrub_trace_state",
+        "state_cache",
+        "text_cache",
+    )
 
     def __init__(self, scrubber: Scrubber | None) -> None:
         self.pair_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
         self.key_cache: dict[str, bytes] = {}
         self.text_cache: dict[str, bytes] = {}
+        self.state_cache: dict[str, bytes] = {}
         self.scrub: Scrub | None = scrubber.scrub_value if scrubber else None
         self.scrub_text: Callable[[str], str] | None = scrubber.scrub_text if scrubber else None
+        self.scrub_trace_state: Callable[[str], str] | None = scrubber.scrub_trace_state if scrubber else None
 
     def text(self, text: str) -> bytes:
         """A span name or status message, scrubbed; names repeat, so they are cached."""
@@ -92,6 +103,20 @@ class _Codec:
             if len(self.text_cache) >= _PAIR_CACHE_LIMIT:
                 self.text_cache.clear()
             self.text_cache[text] = encoded
+        return encoded
+
+    def trace_state(self, state: TraceState) -> bytes:
+        """A span's or link's ``trace_state`` as exported: the W3C header text, with the values of
+        secret-looking members replaced by REDACTED (:meth:`Scrubber.scrub_trace_state`). Only
+        this exported copy changes; the context propagated downstream keeps the members as
+        received. All the spans of a trace share its state, hence the cache."""
+        header = ",".join(f"{k}={v}" for k, v in state.items())
+        encoded = self.state_cache.get(header)
+        if encoded is None:
+            encoded = _string(self.scrub_trace_state(header) if self.scrub_trace_state else header)
+            if len(self.state_cache) >= _PAIR_CACHE_LIMIT:
+                self.state_cache.clear()
+            self.state_cache[header] = encoded
         return encoded
 
 
@@ -246,8 +271,7 @@ def _links(span: ReadableSpan, codec: _Codec) -> bytes:
             + context.span_id.to_bytes(8, "big")
         )
         if context.trace_state:
-            state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
-            body += _length_delimited(b"\x1a", _string(state))
+            body += _length_delimited(b"\x1a", codec.trace_state(context.trace_state))
         body += _key_values(link.attributes, b"\x22", codec)
         if link.dropped_attributes:
             body += b"\x28" + _varint(link.dropped_attributes)
@@ -265,8 +289,7 @@ def encode_span(span: ReadableSpan, codec: _Codec = _PLAIN) -> bytes:
     out += _TAG_SPAN_ID
     out += context.span_id.to_bytes(8, "big")
     if context.trace_state:
-        state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
-        out += _length_delimited(_TAG_TRACE_STATE, _string(state))
+        out += _length_delimited(_TAG_TRACE_STATE, codec.trace_state(context.trace_state))
     if parent is not None:
         out += _TAG_PARENT_SPAN_ID
         out += parent.span_id.to_bytes(8, "big")

@@ -12,7 +12,10 @@
   among the keys listed below;
 - error_type / error_message: from the ``exception`` event, else ``error.type`` and the status
   message;
-- metadata (JSONB): kind, scope, attributes, resource, events, links, status, the OTel ids;
+- metadata (JSONB): kind, scope, attributes, resource, events, links, status, the OTel ids and
+  the trace_state, whose secret-looking members (``password=...``) are stored as
+  ``password=[scrubbed]`` whatever sent the span (the built-in rules of
+  :meth:`beacon_otel.scrubbing.Scrubber.scrub_trace_state`);
 - strings are cut to their column's width; NUL characters (which Postgres text cannot hold)
   become U+FFFD.
 """
@@ -28,6 +31,8 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from beacon_otel.scrubbing import Scrubber
 
 COLUMNS = (
     "trace_id",
@@ -57,6 +62,9 @@ _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS_ERROR = 2
 _BIGINT_MAX = (1 << 63) - 1
 _SPAN_ID_PREFIX = "0000000000000000"
+# Any OTLP sender may reach the sink, not only a scrubbing beacon-otel process: the trace_state
+# is scrubbed again here (a no-op on what beacon-otel exported).
+_SCRUBBER = Scrubber()
 
 
 def span_uuid(span_id: bytes) -> str:
@@ -222,7 +230,7 @@ def _row(span: Any, service: str, scope: str, resource: dict[str, Any]) -> tuple
         "otel": {
             "trace_id": span.trace_id.hex(),
             "span_id": span.span_id.hex(),
-            "trace_state": clean(span.trace_state),
+            "trace_state": _SCRUBBER.scrub_trace_state(clean(span.trace_state)),
         },
         "status": {"code": span.status.code, "message": clean(span.status.message)},
     }

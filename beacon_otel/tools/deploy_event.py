@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     # The reporter's own lines would say the same thing per signal; one summary follows instead.
     logging.getLogger("beacon_otel.export").setLevel(logging.CRITICAL)
     telemetry = build_telemetry(settings)
+    telemetry.reporter.echo_to_stderr = False  # this command prints its own one-line summary
     environment = args.environment or settings.railway_environment or "unknown"
     revision = args.revision or settings.railway_commit_sha
     status = _STATUS_WORDS[args.status]
