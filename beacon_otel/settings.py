@@ -572,8 +572,9 @@ def _parse_address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings:
-    """Read and validate the sink's variables; raise ConfigError listing every problem."""
+def load_sink_settings(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> SinkSettings:
+    """Read and validate the sink's variables; raise ConfigError listing every problem.
+    ``serving=False`` (``beacon-otel sink migrate``): the ingest token is not needed."""
     env = os.environ if environ is None else environ
     reader = _Reader(env)
     database_url = reader.raw("DATABASE_URL")
@@ -590,7 +591,7 @@ def load_sink_settings(environ: Mapping[str, str] | None = None) -> SinkSettings
     )
     allow_no_token = reader.boolean("BEACON_OTEL_SINK_ALLOW_NO_TOKEN", False)
     token = env.get("BEACON_OTEL_SINK_TOKEN", "").strip() or None
-    if token is None and not allow_no_token:
+    if token is None and not allow_no_token and serving:
         reader.problems.append(
             "BEACON_OTEL_SINK_TOKEN is not set: the sink requires a bearer token; to accept anyone, set it "
             "empty together with BEACON_OTEL_SINK_ALLOW_NO_TOKEN=true"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -329,6 +330,10 @@ def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Datab
             sink.post(good, {"content-type": "application/x-protobuf", "authorization": "Bearer nope"}),
             401,
         ),
+        "token under another scheme": (
+            sink.post(good, {"content-type": "application/x-protobuf", "authorization": f"Token {TOKEN}"}),
+            401,
+        ),
         "GET": (httpx.get(sink.url, headers=AUTH, timeout=10), 405),
         "other path": (
             httpx.post(sink.url.replace("/v1/traces", "/v1/logs"), headers=PROTOBUF, timeout=10),
@@ -342,6 +347,10 @@ def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Datab
     assert database.count() == 0
     assert sink.post(good).status_code == 200, "still serving"
     assert database.count() == 2
+    # The scheme is case-insensitive (RFC 9110): a lower-case "bearer" is the same credential.
+    lower = {"content-type": "application/x-protobuf", "authorization": f"bearer {TOKEN}"}
+    assert sink.post(_request(1, start=10).SerializeToString(), lower).status_code == 200
+    assert database.count() == 3
     assert sink.process.poll() is None
     assert "Traceback" not in sink.log.read_text()
 
@@ -480,3 +489,41 @@ def test_migrate_reports_duplicate_span_ids_and_changes_nothing(postgres: Postgr
         assert database.sql("SELECT count(*) FROM pg_class WHERE relname = 'trace_spans_span_id_key'") == "0"
     finally:
         postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
+
+
+def test_migrate_needs_only_the_database_url(postgres: PostgresServer) -> None:
+    database = _new_database(postgres)
+    try:
+        result = subprocess.run(
+            ["beacon-otel", "sink", "migrate"],
+            env=clean_env(DATABASE_URL=database.dsn),  # no BEACON_OTEL_SINK_TOKEN: not needed to migrate
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "trace_spans" in result.stdout
+    finally:
+        postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
+
+
+def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(database: Database) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["beacon-otel", "sink"],
+            env=clean_env(
+                DATABASE_URL=database.dsn,
+                BEACON_OTEL_SINK_TOKEN=TOKEN,
+                BEACON_OTEL_SINK_ADDRESS=f"127.0.0.1:{port}",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 3
+    address = f"127.0.0.1:{port} (BEACON_OTEL_SINK_ADDRESS)"
+    line = f"beacon-otel sink: cannot listen on {address}: Address already in use"
+    assert result.stderr.strip().splitlines() == [line]

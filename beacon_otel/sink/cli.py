@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 
 from beacon_otel.settings import ConfigError, SinkSettings, load_sink_settings
 
 
-def _settings() -> SinkSettings | None:
+def _settings(serving: bool = True) -> SinkSettings | None:
     try:
-        return load_sink_settings()
+        return load_sink_settings(serving=serving)
     except ConfigError as error:
         for problem in error.problems:
             print(f"beacon-otel sink: {problem}", file=sys.stderr)
@@ -25,20 +27,26 @@ def serve() -> int:
 
     from beacon_otel.sink.server import SinkApp
 
+    # Bound here, before anything is announced: a taken port is one clear line, not a traceback.
+    try:
+        listener = socket.create_server(
+            (settings.host, settings.port), family=socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        )
+    except OSError as error:
+        print(
+            f"beacon-otel sink: cannot listen on {settings.host}:{settings.port} (BEACON_OTEL_SINK_ADDRESS): "
+            f"{os.strerror(error.errno) if error.errno else error}",
+            file=sys.stderr,
+        )
+        return 3
     print(f"beacon-otel sink: listening on http://{settings.host}:{settings.port}/v1/traces", file=sys.stderr)
-    uvicorn.run(
-        SinkApp(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(SinkApp(settings), log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
 def migrate() -> int:
-    settings = _settings()
+    settings = _settings(serving=False)
     if settings is None:
         return 2
     from beacon_otel.sink.database import MigrationError, migrate

@@ -74,7 +74,7 @@ class SinkApp:
         self.pool: Any = None
         self.inflight = 0
         self._index_checked = False
-        self._expected_auth = f"Bearer {settings.token}".encode() if settings.token else None
+        self._expected_token = settings.token.encode() if settings.token else None
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -126,10 +126,11 @@ class SinkApp:
         await _respond(send, 200, payload, as_json)
 
     def _authorise(self, headers: dict[str, bytes]) -> None:
-        if self._expected_auth is None:
+        if self._expected_token is None:
             return
-        given = headers.get("authorization", b"")
-        if not hmac.compare_digest(given, self._expected_auth):
+        # The scheme is case-insensitive (RFC 9110 section 11.1); the token is compared exactly.
+        scheme, _, token = headers.get("authorization", b"").strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._expected_token):
             raise Reply(401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
 
     async def _body(self, headers: dict[str, bytes], receive: Receive) -> bytes:
