@@ -306,11 +306,43 @@ def _status_message(response: httpx.Response) -> str:
     return status_pb2.Status.FromString(response.content).message
 
 
+JSON_AUTH = {"content-type": "application/json", **AUTH}
+
+
+def _deep_kvlist(depth: int) -> bytes:
+    """An attribute value that is a kvlist holding a kvlist ... ``depth`` times (built as text:
+    json.dumps itself would hit the recursion limit)."""
+    value = (
+        '{"kvlistValue": {"values": [{"key": "k", "value": ' * depth
+        + '{"stringValue": "leaf"}'
+        + "}]}}" * depth
+    )
+    ids = f'"traceId": "{"ab" * 16}", "spanId": "{"cd" * 8}"'
+    span = f'{{{ids}, "name": "x", "attributes": [{{"key": "a", "value": {value}}}]}}'
+    return f'{{"resourceSpans": [{{"scopeSpans": [{{"spans": [{span}]}}]}}]}}'.encode()
+
+
 def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Database, sink: Sink) -> None:
     good = _request(2).SerializeToString()
     cases = {
         "truncated protobuf": (sink.post(good[:-7]), 400),
-        "wrong JSON": (sink.post(b'{"resourceSpans": [', {"content-type": "application/json", **AUTH}), 400),
+        "wrong JSON": (sink.post(b'{"resourceSpans": [', JSON_AUTH), 400),
+        **{
+            f"JSON of the wrong shape {shape}": (sink.post(shape.encode(), JSON_AUTH), 400)
+            for shape in (
+                '{"resourceSpans": ["x"]}',
+                '{"resourceSpans": "abc"}',
+                '{"resourceSpans": [{"scopeSpans": [1]}]}',
+                '{"resourceSpans": [{"scopeSpans": [{"spans": [null]}]}]}',
+                '{"resourceSpans": [{"scopeSpans": [{"spans": [{"links": ["x"]}]}]}]}',
+            )
+        },
+        "JSON nested 100,000 deep": (sink.post(b"[" * 100_000 + b"]" * 100_000, JSON_AUTH), 400),
+        "a kvlist nested 1,000 deep": (sink.post(_deep_kvlist(1000), JSON_AUTH), 400),
+        "gzip with trailing garbage": (
+            sink.post(gzip.compress(good) + b"garbage", {**PROTOBUF, "content-encoding": "gzip"}),
+            400,
+        ),
         "JSON with bad hex ids": (
             sink.post(
                 json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}).encode(),
@@ -347,10 +379,16 @@ def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Datab
     assert database.count() == 0
     assert sink.post(good).status_code == 200, "still serving"
     assert database.count() == 2
+    # Several gzip members (RFC 1952) are one body: the spans of every member are stored.
+    members = gzip.compress(_request(1, start=20).SerializeToString()) + gzip.compress(
+        _request(1, start=21).SerializeToString()
+    )
+    assert sink.post(members, {**PROTOBUF, "content-encoding": "gzip"}).status_code == 200
+    assert database.count() == 4
     # The scheme is case-insensitive (RFC 9110): a lower-case "bearer" is the same credential.
     lower = {"content-type": "application/x-protobuf", "authorization": f"bearer {TOKEN}"}
     assert sink.post(_request(1, start=10).SerializeToString(), lower).status_code == 200
-    assert database.count() == 3
+    assert database.count() == 5
     assert sink.process.poll() is None
     assert "Traceback" not in sink.log.read_text()
 

@@ -213,3 +213,17 @@ def test_sink_settings() -> None:
         )
     assert len(error.value.problems) == 2
     assert "BEACON_OTEL_SINK_TOKEN" in error.value.problems[0] and "SECRET" not in str(error.value)
+
+
+def test_a_unicode_digit_execution_id_is_no_number_and_breaks_nothing() -> None:
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add()
+    for number, execution_id in enumerate(("\u00b2", "42")):
+        span = spans.spans.add()
+        span.trace_id, span.span_id, span.name = bytes(range(1, 17)), (number + 1).to_bytes(8, "big"), "op"
+        span.start_time_unix_nano, span.end_time_unix_nano = 1, 2
+        add_attributes(span.attributes, {"beacon.execution_id": execution_id})
+    mapped = map_request(request, SERVICE_MAP)
+    execution = COLUMNS.index("execution_id")
+    assert [row[execution] for row in mapped.rows] == [None, 42]
+    assert mapped.rejected == 0

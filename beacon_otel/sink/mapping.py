@@ -115,7 +115,8 @@ def _execution_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        # isascii: "²" and other Unicode digits pass isdigit() but are not numbers for int().
         number = int(value.strip())
     else:
         return None

@@ -196,17 +196,27 @@ class SinkApp:
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress, refusing more than ``limit`` bytes of output (a gzip bomb stops here)."""
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise Reply(400, f"the gzip body does not decompress: {error}") from None
-    if len(data) > limit or decompressor.unconsumed_tail:
-        raise Reply(413, f"decompressed body over the {limit}-byte limit")
-    if not decompressor.eof:
-        raise Reply(400, "the gzip body is truncated")
-    return data
+    """Decompress every member (RFC 1952 allows several), refusing more than ``limit`` bytes of
+    output in all (a gzip bomb stops here) and anything after the last member."""
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = decompressor.decompress(rest, limit + 1 - size)
+        except zlib.error as error:
+            what = "the gzip body does not decompress" if not parts else "bytes after the last gzip member"
+            raise Reply(400, f"{what}: {error}") from None
+        size += len(data)
+        if size > limit or decompressor.unconsumed_tail:
+            raise Reply(413, f"decompressed body over the {limit}-byte limit")
+        if not decompressor.eof:
+            raise Reply(400, "the gzip body is truncated")
+        parts.append(data)
+        rest = decompressor.unused_data
+        if not rest:
+            return b"".join(parts)
 
 
 def _decode(body: bytes, as_json: bool) -> ExportTraceServiceRequest:
@@ -214,7 +224,7 @@ def _decode(body: bytes, as_json: bool) -> ExportTraceServiceRequest:
     if not as_json:
         try:
             request.ParseFromString(body)
-        except (DecodeError, ValueError, RuntimeError) as error:
+        except (DecodeError, ValueError, RuntimeError, RecursionError) as error:
             raise Reply(400, f"the body is not an ExportTraceServiceRequest: {error}") from None
         return request
     try:
@@ -223,8 +233,11 @@ def _decode(body: bytes, as_json: bool) -> ExportTraceServiceRequest:
             raise ValueError("the JSON body is not an object")
         _hex_ids_to_base64(document)
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (ValueError, TypeError, json_format.ParseError) as error:
+    except (ValueError, TypeError, AttributeError, json_format.ParseError) as error:
+        # AttributeError/TypeError: a value of the wrong shape ({"resourceSpans": ["x"]}).
         raise Reply(400, f"the body is not an OTLP/JSON ExportTraceServiceRequest: {error}") from None
+    except RecursionError:
+        raise Reply(400, "the body is not an OTLP/JSON ExportTraceServiceRequest: nested too deep") from None
     return request
 
 
