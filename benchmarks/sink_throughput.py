@@ -445,7 +445,7 @@ async def _write_path(dsn: str, rows: list[tuple[Any, ...]], writers: int, secon
     async def writer() -> None:
         nonlocal written
         while time.perf_counter() < deadline:
-            new = await sink_database.write_rows(pool, fresh())
+            new = (await sink_database.write_rows(pool, fresh())).new
             written += new  # not `written += await ...`: that reads `written` before awaiting
 
     try:

@@ -565,3 +565,19 @@ def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(database: Database) 
     address = f"127.0.0.1:{port} (BEACON_OTEL_SINK_ADDRESS)"
     line = f"beacon-otel sink: cannot listen on {address}: Address already in use"
     assert result.stderr.strip().splitlines() == [line]
+
+
+def test_a_span_id_reused_by_another_trace_is_counted_not_dropped_silently(
+    database: Database, sink: Sink
+) -> None:
+    first = _request(2, trace_id=uuid.uuid4().bytes).SerializeToString()
+    assert sink.post(first).status_code == 200
+    retried = ExportTraceServiceResponse.FromString(sink.post(first).content)
+    assert retried.partial_success.rejected_spans == 0, "a retry of the same spans is no clash"
+    # Span ids 1 (clash) and 3 (new), in another trace.
+    other = _request(1, trace_id=uuid.uuid4().bytes)
+    other.MergeFrom(_request(1, trace_id=uuid.uuid4().bytes, start=2))
+    answer = ExportTraceServiceResponse.FromString(sink.post(other.SerializeToString()).content)
+    assert answer.partial_success.rejected_spans == 1
+    assert "another trace" in answer.partial_success.error_message
+    assert database.count() == 3

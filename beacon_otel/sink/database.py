@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -68,6 +68,10 @@ _MOVE = (
     f"INSERT INTO trace_spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGING} "
     "ON CONFLICT (span_id) DO NOTHING"
 )
+_CLASHES = (
+    f"SELECT count(*) FROM {_STAGING} s JOIN trace_spans t ON t.span_id = s.span_id "
+    "WHERE t.trace_id <> s.trace_id"
+)
 
 
 class MigrationError(Exception):
@@ -121,9 +125,18 @@ async def create_pool(dsn: str, size: int) -> Any:
     return await asyncpg.create_pool(dsn, min_size=0, max_size=size, init=_prepare_connection)
 
 
-async def write_rows(pool: Any, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Commit the rows; returns how many were new (the rest were already there)."""
+class Written(NamedTuple):
+    new: int  # rows added
+    clashes: int  # rows not added because their span_id belongs to another trace already
+
+
+async def write_rows(pool: Any, rows: Sequence[tuple[Any, ...]]) -> Written:
+    """Commit the rows. A row whose span_id is already stored is not added: a retry of the same
+    span (same trace) is the idempotence the unique index is for, but the same span_id in
+    another trace is a sender's bug, counted in ``clashes`` so that it is reported, not lost
+    silently."""
     async with pool.acquire() as connection, connection.transaction():
         await connection.copy_records_to_table(_STAGING, records=rows, columns=COLUMNS)
         status = await connection.execute(_MOVE)
-    return int(status.rsplit(" ", 1)[-1])
+        clashes = await connection.fetchval(_CLASHES)
+    return Written(int(status.rsplit(" ", 1)[-1]), int(clashes))

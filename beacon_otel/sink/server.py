@@ -161,11 +161,16 @@ class SinkApp:
 
     async def _store(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         mapped = map_request(request, self.settings.service_map)
+        rejected, reason = mapped.rejected, mapped.reason
         if mapped.rows:
             try:
                 with suppress_instrumentation():  # never trace the sink's own writes into itself
                     await self._ensure_index()
-                    await database.write_rows(self.pool, mapped.rows)
+                    written = await database.write_rows(self.pool, mapped.rows)
+                if written.clashes:
+                    rejected += written.clashes
+                    clash = f"{written.clashes} span(s) reuse a span_id already stored for another trace"
+                    reason = f"{reason}; {clash}" if reason else clash
             except _UNAVAILABLE as error:
                 logger.warning("beacon-otel sink: Postgres unavailable (%s: %s)", type(error).__name__, error)
                 raise self._retry_later("Postgres is unavailable") from None
@@ -173,9 +178,9 @@ class SinkApp:
                 logger.error("beacon-otel sink: a batch was refused by Postgres: %s", error)
                 raise self._retry_later(f"Postgres refused the batch: {error}") from None
         response = ExportTraceServiceResponse()
-        if mapped.rejected:
-            response.partial_success.rejected_spans = mapped.rejected
-            response.partial_success.error_message = mapped.reason or "invalid spans"
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = reason or "invalid spans"
         return response
 
     async def _ensure_index(self) -> None:
