@@ -163,6 +163,9 @@ class _Reader:
     def positive_int(self, name: str, default: int) -> int:
         return self.parsed(name, default, _parse_positive_int, "expected a whole number above 0")
 
+    def seconds(self, name: str, default: float) -> float:
+        return self.parsed(name, default, _parse_positive_float, "expected seconds, a number above 0")
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.raw(name)
         if value is None:
@@ -558,11 +561,22 @@ class SinkSettings(NamedTuple):
     token: str | None = None  # None only when explicitly allowed (BEACON_OTEL_SINK_ALLOW_NO_TOKEN)
     max_body_bytes: int = 4 * 1024 * 1024
     max_decompressed_bytes: int = 32 * 1024 * 1024
+    # Spans, attributes, events, links and nested values in one request, counted from the wire
+    # before decoding: empty elements cost about 64 bytes each decoded, so this bounds memory
+    # where the byte limits cannot (a 29 KB gzip can hold 15 million of them).
+    max_elements: int = 2_000_000
     max_inflight: int = 16
     pool_size: int = 4
     service_map: Mapping[str, str] = MappingProxyType(DEFAULT_SINK_SERVICE_MAP)
     # Short: the senders' own retry budget (10 s by default) must fit several attempts.
     retry_after_seconds: int = 1
+    max_header_bytes: int = 64 * 1024  # request line and headers; more is answered 431
+    max_connections: int = 256  # open at once; a connection beyond it is closed at once
+    header_timeout: float = 10.0  # seconds from a connection's (or request's) first byte to its last header
+    body_timeout: float = 30.0  # seconds for the whole body once the headers are in; then 408
+    idle_timeout: float = 15.0  # seconds a kept-alive connection may wait for its next request
+    db_timeout: float = 5.0  # seconds for Postgres to hand out a connection or answer a statement
+    shutdown_timeout: float = 10.0  # seconds requests in flight get to finish after SIGTERM
 
 
 def _parse_address(value: str) -> tuple[str, int]:
@@ -615,9 +629,17 @@ def load_sink_settings(environ: Mapping[str, str] | None = None, *, serving: boo
         max_decompressed_bytes=reader.positive_int(
             "BEACON_OTEL_SINK_MAX_DECOMPRESSED_BYTES", 32 * 1024 * 1024
         ),
+        max_elements=reader.positive_int("BEACON_OTEL_SINK_MAX_ELEMENTS", 2_000_000),
         max_inflight=reader.positive_int("BEACON_OTEL_SINK_MAX_INFLIGHT", 16),
         pool_size=reader.positive_int("BEACON_OTEL_SINK_DB_POOL", 4),
         service_map=service_map,
+        max_header_bytes=reader.positive_int("BEACON_OTEL_SINK_MAX_HEADER_BYTES", 64 * 1024),
+        max_connections=reader.positive_int("BEACON_OTEL_SINK_MAX_CONNECTIONS", 256),
+        header_timeout=reader.seconds("BEACON_OTEL_SINK_HEADER_TIMEOUT", 10.0),
+        body_timeout=reader.seconds("BEACON_OTEL_SINK_BODY_TIMEOUT", 30.0),
+        idle_timeout=reader.seconds("BEACON_OTEL_SINK_IDLE_TIMEOUT", 15.0),
+        db_timeout=reader.seconds("BEACON_OTEL_SINK_DB_TIMEOUT", 5.0),
+        shutdown_timeout=reader.seconds("BEACON_OTEL_SINK_SHUTDOWN_TIMEOUT", 10.0),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

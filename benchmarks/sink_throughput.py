@@ -71,7 +71,7 @@ from benchmarks.common import BIN, ROOT, base_env, cpu_seconds, free_port, machi
 from tests.support.otlp import add_attributes
 
 # trace_spans as the project's migration 0011 defines it: no unique constraint, no index on span_id.
-from tests.test_sink import LEGACY_DDL
+from tests.support.sink import LEGACY_DDL
 
 TOKEN = "sink-benchmark-token"
 
@@ -431,7 +431,7 @@ def in_process_costs(batches: Batches, rounds: int = 9) -> dict[str, float]:
 
 
 async def _write_path(dsn: str, rows: list[tuple[Any, ...]], writers: int, seconds: float) -> int:
-    pool = await sink_database.create_pool(dsn, writers)
+    pool = await sink_database.create_pool(dsn, writers, 30.0)
     written = 0
     deadline = time.perf_counter() + seconds
 

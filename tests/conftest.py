@@ -10,6 +10,7 @@ import pytest
 from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from beacon_otel.testing.otlp_receiver import OtlpReceiver
 from tests.support.processes import EXAMPLES
+from tests.support.sink import database, sink  # noqa: F401  (fixtures: a migrated database, a sink on it)
 
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))

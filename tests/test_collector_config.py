@@ -31,8 +31,8 @@ from beacon_otel.settings import load_settings, load_sink_settings
 from beacon_otel.stack.build import COLLECTOR_RELEASE
 from beacon_otel.stack.postgres import PostgresServer
 from tests.support.processes import ROOT, clean_env, stop
+from tests.support.sink import TOKEN, Database, export_request, migrate_database, new_database, start_sink
 from tests.support.stack import collector_command, effective_config
-from tests.test_sink import TOKEN, Database, _migrate, _new_database, _request, _start_sink
 
 COLLECTOR = ROOT / "collector"
 BASE = COLLECTOR / "otelcol.yaml"
@@ -612,7 +612,7 @@ def compose_database(postgres: PostgresServer) -> Iterator[Database]:
     postgres.psql(f"CREATE DATABASE {name}")
     database = Database(postgres, name)
     database.sql(INIT_SQL.read_text())
-    assert _migrate(database).returncode == 0
+    assert migrate_database(database).returncode == 0
     yield database
     postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -631,9 +631,9 @@ def _schema(database: Database) -> str:
 def test_the_compose_init_script_creates_the_production_table(
     compose_database: Database, postgres: PostgresServer
 ) -> None:
-    reference = _new_database(postgres)  # migration 0011 as tests/test_sink.py writes it
+    reference = new_database(postgres)  # migration 0011 as tests/test_sink.py writes it
     try:
-        assert _migrate(reference).returncode == 0
+        assert migrate_database(reference).returncode == 0
         assert _schema(compose_database) == _schema(reference)
     finally:
         postgres.psql(f"DROP DATABASE IF EXISTS {reference.name} WITH (FORCE)")
@@ -654,11 +654,11 @@ def _send_as_the_collector(config: Mapping[str, Any], body: bytes) -> httpx.Resp
 
 
 def test_the_sink_route_takes_what_the_collector_sends(compose_database: Database, tmp_path: Path) -> None:
-    sink = _start_sink(compose_database, tmp_path)
+    sink = start_sink(compose_database, tmp_path)
     try:
         endpoint = sink.url.removesuffix("/v1/traces")
         trace_id = uuid.uuid4()
-        body = _request(5, trace_id=trace_id.bytes).SerializeToString()
+        body = export_request(5, trace_id=trace_id.bytes).SerializeToString()
 
         # The Compose stack with the sink as a destination, the Collector pointed at this sink.
         shell = {
@@ -687,7 +687,7 @@ def test_the_sink_route_takes_what_the_collector_sends(compose_database: Databas
         assert (
             header_map(config["exporters"]["otlp_http/sink"]["headers"])["authorization"] != f"Bearer {TOKEN}"
         )
-        refused = _send_as_the_collector(config, _request(2).SerializeToString())
+        refused = _send_as_the_collector(config, export_request(2).SerializeToString())
         assert refused.status_code == 401
         assert compose_database.count() == 5
     finally:
@@ -703,13 +703,13 @@ def test_a_sink_without_the_migration_asks_the_collector_to_retry(
     database = Database(postgres, name)
     try:
         database.sql(INIT_SQL.read_text())
-        sink = _start_sink(database, tmp_path)
+        sink = start_sink(database, tmp_path)
         try:
             endpoint = sink.url.removesuffix("/v1/traces")
             config = render(
                 [BASE], {"BEACON_OTEL_SINK_TOKEN": TOKEN, "BEACON_COLLECTOR_SINK_ENDPOINT": endpoint}
             )
-            response = _send_as_the_collector(config, _request(1).SerializeToString())
+            response = _send_as_the_collector(config, export_request(1).SerializeToString())
             assert response.status_code == 503 and response.headers.get("retry-after")
             assert config["exporters"]["otlp_http/sink"]["retry_on_failure"]["enabled"] is True
         finally:

@@ -24,7 +24,7 @@ import pytest
 from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.processes import clean_env, free_port, stop
-from tests.test_sink import LEGACY_DDL, TOKEN, Database, Sink, _migrate, _new_database, _start_sink
+from tests.support.sink import LEGACY_DDL, TOKEN, Database, Sink, migrate_database, new_database, start_sink
 
 HANG_GUARD = 10.0  # seconds; the doctor's own budget is a few seconds, this only catches a hang
 
@@ -81,15 +81,15 @@ def otlp() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture(scope="module")
 def migrated(postgres: PostgresServer) -> Iterator[Database]:
-    database = _new_database(postgres)
-    assert _migrate(database).returncode == 0
+    database = new_database(postgres)
+    assert migrate_database(database).returncode == 0
     yield database
     postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
 def sink(migrated: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sink]:
-    sink = _start_sink(migrated, tmp_path_factory.mktemp("sink"))
+    sink = start_sink(migrated, tmp_path_factory.mktemp("sink"))
     yield sink
     stop(sink.process)
 
@@ -282,7 +282,7 @@ def _narrow_column(setup: Setup, postgres: PostgresServer) -> Broken:
     database = _database(
         postgres, LEGACY_DDL, "ALTER TABLE trace_spans ALTER COLUMN service TYPE varchar(20)"
     )
-    assert _migrate(database).returncode == 0
+    assert migrate_database(database).returncode == 0
     env = setup.env(DATABASE_URL=database.dsn)
     return Broken(env, setup.args(), {"trace_spans"}, ["service is character varying(20)"], "migration 0011")
 

@@ -28,7 +28,15 @@ from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.load import Load, percentile
 from tests.support.processes import Launched, clean_env, free_port, launch, otlp_env, stop, uvicorn_command
-from tests.test_sink import TOKEN, Database, Sink, _migrate, _new_database, _request, _start_sink
+from tests.support.sink import (
+    TOKEN,
+    Database,
+    Sink,
+    export_request,
+    migrate_database,
+    new_database,
+    start_sink,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -289,15 +297,15 @@ def test_postgres_restart_under_the_sink_loses_no_acknowledged_span(
 ) -> None:
     server: PostgresServer = start_postgres()  # its own server: this test restarts it
     try:
-        database = _new_database(server)
-        assert _migrate(database).returncode == 0
-        sink = _start_sink(database, tmp_path)
+        database = new_database(server)
+        assert migrate_database(database).returncode == 0
+        sink = start_sink(database, tmp_path)
         try:
             with _router_to_sink(sink, fake_providers, tmp_path) as (app, load):
 
                 def postgres_down() -> None:
                     server.stop()
-                    answer = sink.post(_request(1).SerializeToString())
+                    answer = sink.post(export_request(1).SerializeToString())
                     assert answer.status_code == 503 and answer.headers["retry-after"], answer
 
                 timeline = _run_fault(load, DB_FAULT_SECONDS, postgres_down, server.start)
@@ -314,17 +322,17 @@ def test_postgres_restart_under_the_sink_loses_no_acknowledged_span(
 def test_sink_killed_and_restarted_loses_no_acknowledged_span(
     postgres: PostgresServer, fake_providers: FakeProviders, tmp_path: Path
 ) -> None:
-    database = _new_database(postgres)
-    assert _migrate(database).returncode == 0
+    database = new_database(postgres)
+    assert migrate_database(database).returncode == 0
     port = free_port()
-    sinks = [_start_sink(database, tmp_path, port=port)]
+    sinks = [start_sink(database, tmp_path, port=port)]
 
     def kill() -> None:
         os.killpg(sinks[-1].process.pid, signal.SIGKILL)
         sinks[-1].process.wait()
 
     def restart() -> None:
-        sinks.append(_start_sink(database, tmp_path, port=port))
+        sinks.append(start_sink(database, tmp_path, port=port))
 
     try:
         with _router_to_sink(sinks[0], fake_providers, tmp_path) as (app, load):

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,10 +28,14 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.scrubbing import REDACTED, Scrubber
 from beacon_otel.sink.mapping import map_request
-from beacon_otel.stack.postgres import PostgresServer
 from tests.conftest import FakeProviders
 from tests.support.processes import clean_env, free_port, launch, stop, uvicorn_command
-from tests.test_sink import TOKEN, Database, Sink, _migrate, _new_database, _request, _start_sink
+from tests.support.sink import (
+    TOKEN,
+    Database,
+    Sink,
+    export_request,
+)
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 INCOMING = TraceState([("vendor", "abc"), ("password", "hunter2")])
@@ -79,7 +81,7 @@ def test_exported_trace_state_hides_secret_members_while_propagation_keeps_them(
 
 
 def test_sink_mapping_stores_the_trace_state_scrubbed_whatever_sent_it() -> None:
-    request = _request(1)
+    request = export_request(1)
     span = request.resource_spans[0].scope_spans[0].spans[0]
     span.trace_state = "vendor=abc,password=hunter2,pw=x,congo=t61rcWkgMzE"
     (row,) = map_request(request, {}).rows
@@ -91,21 +93,6 @@ def test_sink_mapping_stores_the_trace_state_scrubbed_whatever_sent_it() -> None
 
 
 # --- a real sink, fed by the demo router and by another sender --------------------------------------
-
-
-@pytest.fixture
-def database(postgres: PostgresServer) -> Iterator[Database]:
-    database = _new_database(postgres)
-    assert _migrate(database).returncode == 0
-    yield database
-    postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
-
-
-@pytest.fixture
-def sink(database: Database, tmp_path: Path) -> Iterator[Sink]:
-    sink = _start_sink(database, tmp_path)
-    yield sink
-    stop(sink.process)
 
 
 def _rows_as_text(database: Database) -> str:
@@ -141,7 +128,7 @@ def test_sink_rows_hold_no_planted_trace_state_or_path_parameter(
             time.sleep(0.2)
         stop(app.process)
     # A sender that does not scrub, straight to the sink.
-    foreign = _request(1)
+    foreign = export_request(1)
     foreign.resource_spans[0].scope_spans[0].spans[0].trace_state = "rojo=1,api_key=SECRET17foreign"
     assert sink.post(foreign.SerializeToString()).status_code == 200
 

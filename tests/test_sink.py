@@ -9,153 +9,29 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from tests.conftest import FakeProviders
 from tests.support.processes import clean_env, free_port, launch, stop, uvicorn_command
-
-TOKEN = "sink-test-token"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
-PROTOBUF = {"content-type": "application/x-protobuf", **AUTH}
-
-# trace_spans as the project's migration 0011 defines it (../shared/DESIGN.md), written here
-# independently of the sink's own DDL: no unique constraint, no index on span_id.
-LEGACY_DDL = """
-CREATE TABLE trace_spans (
-    id BIGSERIAL PRIMARY KEY, trace_id UUID NOT NULL, span_id UUID NOT NULL, parent_span_id UUID,
-    service VARCHAR(50) NOT NULL, operation VARCHAR(100) NOT NULL, started_at TIMESTAMPTZ NOT NULL,
-    completed_at TIMESTAMPTZ, duration_ms INTEGER, status VARCHAR(20) NOT NULL, job_id VARCHAR(255),
-    execution_id BIGINT, model_id VARCHAR(100), region VARCHAR(50), metadata JSONB, error_message TEXT,
-    error_type VARCHAR(100), created_at TIMESTAMPTZ DEFAULT NOW());
-CREATE INDEX idx_trace_spans_trace_id ON trace_spans (trace_id);
-CREATE INDEX idx_trace_spans_job_id ON trace_spans (job_id);
-CREATE INDEX idx_trace_spans_execution_id ON trace_spans (execution_id);
-CREATE INDEX idx_trace_spans_started_at ON trace_spans (started_at);
-CREATE INDEX idx_trace_spans_service_operation ON trace_spans (service, operation);
-CREATE INDEX idx_trace_spans_created_at ON trace_spans (created_at);
-"""
-
-
-class Database:
-    def __init__(self, server: PostgresServer, name: str) -> None:
-        self.server = server
-        self.name = name
-        self.dsn = server.dsn.rsplit("/", 1)[0] + f"/{name}"
-
-    def sql(self, statement: str) -> str:
-        result = subprocess.run(
-            [str(self.server.bindir / "psql"), self.dsn, "-v", "ON_ERROR_STOP=1", "-At", "-c", statement],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return result.stdout.strip()
-
-    def count(self) -> int:
-        return int(self.sql("SELECT count(*) FROM trace_spans"))
-
-
-def _new_database(server: PostgresServer) -> Database:
-    name = f"sink_{uuid.uuid4().hex[:12]}"
-    server.psql(f"CREATE DATABASE {name}")
-    database = Database(server, name)
-    database.sql(LEGACY_DDL)
-    return database
-
-
-def _migrate(database: Database) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["beacon-otel", "sink", "migrate"],
-        env=clean_env(DATABASE_URL=database.dsn, BEACON_OTEL_SINK_TOKEN=TOKEN),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-class Sink:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}/v1/traces"
-        self.log = log
-
-    def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-        return httpx.post(
-            self.url, content=body, headers=PROTOBUF if headers is None else headers, timeout=10
-        )
-
-
-def _start_sink(database: Database, tmp_path: Path, *launcher: str, port: int = 0, **extra: str) -> Sink:
-    port = port or free_port()
-    log = tmp_path / f"sink-{port}.log"
-    env = clean_env(
-        DATABASE_URL=database.dsn,
-        BEACON_OTEL_SINK_ADDRESS=f"127.0.0.1:{port}",
-        BEACON_OTEL_SINK_TOKEN=TOKEN,
-        **extra,
-    )
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [*launcher, "beacon-otel", "sink"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    sink = Sink(process, port, log)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(sink.url, timeout=1).status_code == 405:
-                return sink
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError(f"the sink did not start:\n{log.read_text()}")
-
-
-@pytest.fixture
-def database(postgres: PostgresServer) -> Iterator[Database]:
-    database = _new_database(postgres)
-    assert _migrate(database).returncode == 0
-    yield database
-    postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
-
-
-@pytest.fixture
-def sink(database: Database, tmp_path: Path) -> Iterator[Sink]:
-    sink = _start_sink(database, tmp_path)
-    yield sink
-    stop(sink.process)
-
-
-def _request(spans: int, trace_id: bytes | None = None, start: int = 0) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    attribute = resource_spans.resource.attributes.add()
-    attribute.key, attribute.value.string_value = "service.name", "hybrid-router"
-    scope_spans = resource_spans.scope_spans.add()
-    scope_spans.scope.name = "test"
-    now = time.time_ns()
-    for number in range(start, start + spans):
-        span = scope_spans.spans.add()
-        span.trace_id = trace_id or uuid.uuid4().bytes
-        span.span_id = (number + 1).to_bytes(8, "big")
-        span.name = f"op-{number}"
-        span.start_time_unix_nano = now
-        span.end_time_unix_nano = now + 12_000_000
-    return request
-
+from tests.support.sink import (
+    AUTH,
+    JSON_AUTH,
+    PROTOBUF,
+    TOKEN,
+    Database,
+    Sink,
+    export_request,
+    migrate_database,
+    new_database,
+    start_sink,
+)
 
 # --- the whole route ------------------------------------------------------------------------------
 
@@ -234,7 +110,7 @@ def test_demo_router_exports_straight_to_the_sink(
 
 
 def test_a_batch_sent_twice_is_written_once(database: Database, sink: Sink) -> None:
-    request = _request(50)
+    request = export_request(50)
     for _ in range(2):
         response = sink.post(request.SerializeToString())
         assert response.status_code == 200, response.content
@@ -246,7 +122,7 @@ def test_a_batch_sent_twice_is_written_once(database: Database, sink: Sink) -> N
 
 
 def test_invalid_spans_are_rejected_the_others_kept(database: Database, sink: Sink) -> None:
-    request = _request(3)
+    request = export_request(3)
     bad = request.resource_spans[0].scope_spans[0].spans.add()
     bad.trace_id, bad.span_id, bad.name = b"\x01" * 15, b"\x02" * 8, "short trace id"
     zero = request.resource_spans[0].scope_spans[0].spans.add()
@@ -306,9 +182,6 @@ def _status_message(response: httpx.Response) -> str:
     return status_pb2.Status.FromString(response.content).message
 
 
-JSON_AUTH = {"content-type": "application/json", **AUTH}
-
-
 def _deep_kvlist(depth: int) -> bytes:
     """An attribute value that is a kvlist holding a kvlist ... ``depth`` times (built as text:
     json.dumps itself would hit the recursion limit)."""
@@ -323,7 +196,7 @@ def _deep_kvlist(depth: int) -> bytes:
 
 
 def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Database, sink: Sink) -> None:
-    good = _request(2).SerializeToString()
+    good = export_request(2).SerializeToString()
     cases = {
         "truncated protobuf": (sink.post(good[:-7]), 400),
         "wrong JSON": (sink.post(b'{"resourceSpans": [', JSON_AUTH), 400),
@@ -380,14 +253,14 @@ def test_bad_inputs_get_the_right_4xx_and_the_sink_keeps_serving(database: Datab
     assert sink.post(good).status_code == 200, "still serving"
     assert database.count() == 2
     # Several gzip members (RFC 1952) are one body: the spans of every member are stored.
-    members = gzip.compress(_request(1, start=20).SerializeToString()) + gzip.compress(
-        _request(1, start=21).SerializeToString()
+    members = gzip.compress(export_request(1, start=20).SerializeToString()) + gzip.compress(
+        export_request(1, start=21).SerializeToString()
     )
     assert sink.post(members, {**PROTOBUF, "content-encoding": "gzip"}).status_code == 200
     assert database.count() == 4
     # The scheme is case-insensitive (RFC 9110): a lower-case "bearer" is the same credential.
     lower = {"content-type": "application/x-protobuf", "authorization": f"bearer {TOKEN}"}
-    assert sink.post(_request(1, start=10).SerializeToString(), lower).status_code == 200
+    assert sink.post(export_request(1, start=10).SerializeToString(), lower).status_code == 200
     assert database.count() == 5
     assert sink.process.poll() is None
     assert "Traceback" not in sink.log.read_text()
@@ -397,7 +270,7 @@ def test_the_sinks_own_queries_are_never_traced(database: Database, tmp_path: Pa
     """Even under beacon-otel-run, exporting its own spans to itself, the sink adds no row about its
     own COPY and INSERT (that would feed itself forever)."""
     port = free_port()
-    sink = _start_sink(
+    sink = start_sink(
         database,
         tmp_path,
         "beacon-otel-run",
@@ -411,7 +284,7 @@ def test_the_sinks_own_queries_are_never_traced(database: Database, tmp_path: Pa
     )
     try:
         for start in (0, 10, 20):
-            assert sink.post(_request(10, start=start).SerializeToString()).status_code == 200
+            assert sink.post(export_request(10, start=start).SerializeToString()).status_code == 200
         time.sleep(1.0)  # several export intervals of the sink's own spans
     finally:
         stop(sink.process)
@@ -439,9 +312,9 @@ def test_configuration_problems_stop_the_sink() -> None:
 def test_postgres_restart_loses_nothing(tmp_path: Path) -> None:
     server = start_postgres()
     try:
-        database = _new_database(server)
-        assert _migrate(database).returncode == 0
-        sink = _start_sink(database, tmp_path)
+        database = new_database(server)
+        assert migrate_database(database).returncode == 0
+        sink = start_sink(database, tmp_path)
         try:
             sent = 0
             answers: list[int] = []
@@ -451,7 +324,7 @@ def test_postgres_restart_loses_nothing(tmp_path: Path) -> None:
                 nonlocal sent
                 number = 0
                 while not stop_sending.is_set():
-                    body = _request(20, start=number).SerializeToString()
+                    body = export_request(20, start=number).SerializeToString()
                     while True:  # a sender that retries, as the Collector and the SDK exporters do
                         response = sink.post(body)
                         answers.append(response.status_code)
@@ -489,7 +362,7 @@ def test_migrate_creates_the_table_on_a_fresh_database(postgres: PostgresServer)
     postgres.psql(f"CREATE DATABASE {name}")
     database = Database(postgres, name)
     try:
-        first = _migrate(database)
+        first = migrate_database(database)
         assert first.returncode == 0, first.stderr
         assert "created table trace_spans" in first.stdout
         columns = database.sql(
@@ -505,14 +378,14 @@ def test_migrate_creates_the_table_on_a_fresh_database(postgres: PostgresServer)
             )
             == "t"
         )
-        again = _migrate(database)
+        again = migrate_database(database)
         assert again.returncode == 0 and "nothing to do" in again.stdout
     finally:
         postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_migrate_reports_duplicate_span_ids_and_changes_nothing(postgres: PostgresServer) -> None:
-    database = _new_database(postgres)
+    database = new_database(postgres)
     try:
         span = str(uuid.uuid4())
         for _ in range(2):
@@ -520,7 +393,7 @@ def test_migrate_reports_duplicate_span_ids_and_changes_nothing(postgres: Postgr
                 "INSERT INTO trace_spans (trace_id, span_id, service, operation, started_at, status) "
                 f"VALUES (gen_random_uuid(), '{span}', 'runner', 'op', now(), 'completed')"
             )
-        result = _migrate(database)
+        result = migrate_database(database)
         assert result.returncode == 1
         assert "same span_id" in result.stderr and "GROUP BY span_id" in result.stderr
         assert database.count() == 2
@@ -530,7 +403,7 @@ def test_migrate_reports_duplicate_span_ids_and_changes_nothing(postgres: Postgr
 
 
 def test_migrate_needs_only_the_database_url(postgres: PostgresServer) -> None:
-    database = _new_database(postgres)
+    database = new_database(postgres)
     try:
         result = subprocess.run(
             ["beacon-otel", "sink", "migrate"],
@@ -570,13 +443,13 @@ def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(database: Database) 
 def test_a_span_id_reused_by_another_trace_is_counted_not_dropped_silently(
     database: Database, sink: Sink
 ) -> None:
-    first = _request(2, trace_id=uuid.uuid4().bytes).SerializeToString()
+    first = export_request(2, trace_id=uuid.uuid4().bytes).SerializeToString()
     assert sink.post(first).status_code == 200
     retried = ExportTraceServiceResponse.FromString(sink.post(first).content)
     assert retried.partial_success.rejected_spans == 0, "a retry of the same spans is no clash"
     # Span ids 1 (clash) and 3 (new), in another trace.
-    other = _request(1, trace_id=uuid.uuid4().bytes)
-    other.MergeFrom(_request(1, trace_id=uuid.uuid4().bytes, start=2))
+    other = export_request(1, trace_id=uuid.uuid4().bytes)
+    other.MergeFrom(export_request(1, trace_id=uuid.uuid4().bytes, start=2))
     answer = ExportTraceServiceResponse.FromString(sink.post(other.SerializeToString()).content)
     assert answer.partial_success.rejected_spans == 1
     assert "another trace" in answer.partial_success.error_message

@@ -19,7 +19,7 @@ from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.tools import traces
 from beacon_otel.tools.waterfall import Span, build_trace, render_trace
 from tests.support.processes import clean_env, free_port
-from tests.test_sink import Database, _new_database
+from tests.support.sink import Database, new_database
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TRACE = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
@@ -144,7 +144,7 @@ def traces_json(*args: str, dsn: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def database(postgres: PostgresServer) -> Iterator[Database]:
     """A fresh database with trace_spans as migration 0011 made it (no sink index needed)."""
-    database = _new_database(postgres)
+    database = new_database(postgres)
     yield database
     postgres.psql(f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)")
 

@@ -25,6 +25,7 @@ def serve() -> int:
         return 2
     import uvicorn
 
+    from beacon_otel.sink.connections import ConnectionLimits, guarded_protocol
     from beacon_otel.sink.server import SinkApp
 
     # Bound here, before anything is announced: a taken port is one clear line, not a traceback.
@@ -40,7 +41,19 @@ def serve() -> int:
         )
         return 3
     print(f"beacon-otel sink: listening on http://{settings.host}:{settings.port}/v1/traces", file=sys.stderr)
-    config = uvicorn.Config(SinkApp(settings), log_level="warning", access_log=False, lifespan="on")
+    protocol = guarded_protocol(
+        ConnectionLimits(settings.max_connections, settings.max_header_bytes, settings.header_timeout)
+    )
+    config = uvicorn.Config(
+        SinkApp(settings),
+        http=protocol,
+        ws="none",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  # seconds, a float works
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+    )
     uvicorn.Server(config).run(sockets=[listener])
     return 0
 

@@ -120,9 +120,12 @@ async def _prepare_connection(connection: Any) -> None:
     await connection.execute(_STAGING_TABLE)
 
 
-async def create_pool(dsn: str, size: int) -> Any:
-    """A pool that connects lazily: the sink starts, and answers 503, while Postgres is down."""
-    return await asyncpg.create_pool(dsn, min_size=0, max_size=size, init=_prepare_connection)
+async def create_pool(dsn: str, size: int, timeout: float) -> Any:
+    """A pool that connects lazily: the sink starts, and answers 503, while Postgres is down.
+    ``timeout`` bounds connecting and every statement, so a frozen Postgres is a prompt error."""
+    return await asyncpg.create_pool(
+        dsn, min_size=0, max_size=size, init=_prepare_connection, timeout=timeout, command_timeout=timeout
+    )
 
 
 class Written(NamedTuple):

@@ -2,34 +2,32 @@
 
 200 with an ``ExportTraceServiceResponse`` (``partial_success`` when spans were rejected) only
 once the rows are committed; 400 for a payload that does not decode; 401 without the right
-bearer token; 413 over the size limits (compressed or not); 415 for another content type;
-503 with ``Retry-After`` while Postgres is unavailable or the sink is saturated, so that the
-sender retries. The sink's own database calls are never traced.
+bearer token; 408 for a body slower than ``BEACON_OTEL_SINK_BODY_TIMEOUT``; 413 over the size or
+element limits; 415 for another content type; 503 with ``Retry-After`` while Postgres is
+unavailable or slower than ``BEACON_OTEL_SINK_DB_TIMEOUT``, or the sink is saturated, so that the
+sender retries. Decoding and mapping run on worker threads, so a big batch does not stall the
+event loop for other senders. The sink's own database calls are never traced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
-import json
 import logging
-import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from beacon_otel.settings import SinkSettings
 from beacon_otel.sink import database
-from beacon_otel.sink.mapping import map_request
+from beacon_otel.sink.decoding import DecodeLimits, decode
+from beacon_otel.sink.mapping import Mapped, map_request
+from beacon_otel.sink.reply import Reply
 
 logger = logging.getLogger("beacon_otel.sink")
 
@@ -43,7 +41,7 @@ JSON = "application/json"
 # Postgres is down, restarting, or refusing connections: the sender should retry.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
-    asyncio.TimeoutError,
+    TimeoutError,  # frozen or too slow: BEACON_OTEL_SINK_DB_TIMEOUT
     database.asyncpg.PostgresConnectionError,
     database.asyncpg.InterfaceError,
     database.asyncpg.CannotConnectNowError,
@@ -56,16 +54,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-class Reply(Exception):
-    """An early answer (an error status), raised from deep inside request handling."""
-
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
-
-
 class SinkApp:
     """The ASGI application; uvicorn serves it (see :mod:`beacon_otel.sink.cli`)."""
 
@@ -75,6 +63,10 @@ class SinkApp:
         self.inflight = 0
         self._index_checked = False
         self._expected_token = settings.token.encode() if settings.token else None
+        self._limits = DecodeLimits(settings.max_decompressed_bytes, settings.max_elements)
+        # Two threads: decoding holds the GIL much of the time, so more would not go faster, and
+        # each one holds up to a request's decoded size in memory.
+        self._decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="beacon-sink-decode")
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -86,13 +78,24 @@ class SinkApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.pool = await database.create_pool(self.settings.database_url, self.settings.pool_size)
+                self.pool = await database.create_pool(
+                    self.settings.database_url, self.settings.pool_size, self.settings.db_timeout
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:
-                    await self.pool.close()
+                    await self._close_pool()
+                self._decoders.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _close_pool(self) -> None:
+        """Close gracefully when Postgres answers, at once when it does not: SIGTERM must not wait
+        on a frozen database."""
+        try:
+            await asyncio.wait_for(self.pool.close(), self.settings.db_timeout)
+        except TimeoutError:
+            self.pool.terminate()
 
     async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
         headers = {key.decode("latin-1").lower(): value for key, value in scope.get("headers") or ()}
@@ -106,16 +109,35 @@ class SinkApp:
             self._authorise(headers)
             if content_type not in (PROTOBUF, JSON):
                 raise Reply(415, f"unsupported content type {content_type!r}: use {PROTOBUF} or {JSON}")
+            # Read before counting as in flight: a sender that stalls mid-body holds its own
+            # connection until the body timeout, never a slot the others need.
+            body = await self._body(headers, receive)
             if self.inflight >= self.settings.max_inflight:
                 raise self._retry_later("the sink is saturated")
             self.inflight += 1
             try:
-                body = await self._body(headers, receive)
-                request = _decode(body, as_json)
-                response = await self._store(request)
+                encoding = headers.get("content-encoding", b"identity").strip().lower()
+                mapped = await asyncio.get_running_loop().run_in_executor(
+                    self._decoders,
+                    _decode_and_map,
+                    body,
+                    encoding,
+                    as_json,
+                    self._limits,
+                    self.settings.service_map,
+                )
+                del body
+                response = await self._store(mapped)
             finally:
                 self.inflight -= 1
         except Reply as reply:
+            await _respond(send, reply.status, _error_body(reply.message, as_json), as_json, reply.headers)
+            return
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running BEACON_OTEL_SINK_SHUTDOWN_TIMEOUT after SIGTERM:
+            # nothing of this request was acknowledged, so ask for it again (a retry is idempotent).
+            reply = self._retry_later("the sink is shutting down")
+            reply.headers.append((b"connection", b"close"))
             await _respond(send, reply.status, _error_body(reply.message, as_json), as_json, reply.headers)
             return
         payload = (
@@ -140,33 +162,36 @@ class SinkApp:
             raise Reply(413, f"body over the {limit}-byte limit")
         chunks = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise Reply(400, "the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise Reply(413, f"body over the {limit}-byte limit")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        encoding = headers.get("content-encoding", b"identity").strip().lower()
-        if encoding == b"gzip":
-            return _gunzip(body, self.settings.max_decompressed_bytes)
-        if encoding not in (b"identity", b""):
-            raise Reply(415, f"unsupported content encoding {encoding.decode('latin-1')!r}: use gzip or none")
-        return body
+        try:
+            async with asyncio.timeout(self.settings.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise Reply(400, "the client went away")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise Reply(413, f"body over the {limit}-byte limit")
+                    chunks.append(chunk)
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            raise Reply(
+                408,
+                f"the body did not arrive within {self.settings.body_timeout:g} s "
+                f"(BEACON_OTEL_SINK_BODY_TIMEOUT); {size} bytes came",
+                [(b"connection", b"close")],
+            ) from None
+        return b"".join(chunks)
 
-    async def _store(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
-        mapped = map_request(request, self.settings.service_map)
+    async def _store(self, mapped: Mapped) -> ExportTraceServiceResponse:
         rejected, reason = mapped.rejected, mapped.reason
         if mapped.rows:
             try:
                 with suppress_instrumentation():  # never trace the sink's own writes into itself
-                    await self._ensure_index()
-                    written = await database.write_rows(self.pool, mapped.rows)
+                    async with asyncio.timeout(self.settings.db_timeout):
+                        await self._ensure_index()
+                        written = await database.write_rows(self.pool, mapped.rows)
                 if written.clashes:
                     rejected += written.clashes
                     clash = f"{written.clashes} span(s) reuse a span_id already stored for another trace"
@@ -200,68 +225,11 @@ class SinkApp:
         return Reply(503, message, [(b"retry-after", seconds)])
 
 
-def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress every member (RFC 1952 allows several), refusing more than ``limit`` bytes of
-    output in all (a gzip bomb stops here) and anything after the last member."""
-    parts: list[bytes] = []
-    size = 0
-    rest = body
-    while True:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            data = decompressor.decompress(rest, limit + 1 - size)
-        except zlib.error as error:
-            what = "the gzip body does not decompress" if not parts else "bytes after the last gzip member"
-            raise Reply(400, f"{what}: {error}") from None
-        size += len(data)
-        if size > limit or decompressor.unconsumed_tail:
-            raise Reply(413, f"decompressed body over the {limit}-byte limit")
-        if not decompressor.eof:
-            raise Reply(400, "the gzip body is truncated")
-        parts.append(data)
-        rest = decompressor.unused_data
-        if not rest:
-            return b"".join(parts)
-
-
-def _decode(body: bytes, as_json: bool) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    if not as_json:
-        try:
-            request.ParseFromString(body)
-        except (DecodeError, ValueError, RuntimeError, RecursionError) as error:
-            raise Reply(400, f"the body is not an ExportTraceServiceRequest: {error}") from None
-        return request
-    try:
-        document = json.loads(body)
-        if not isinstance(document, dict):
-            raise ValueError("the JSON body is not an object")
-        _hex_ids_to_base64(document)
-        json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (ValueError, TypeError, AttributeError, json_format.ParseError) as error:
-        # AttributeError/TypeError: a value of the wrong shape ({"resourceSpans": ["x"]}).
-        raise Reply(400, f"the body is not an OTLP/JSON ExportTraceServiceRequest: {error}") from None
-    except RecursionError:
-        raise Reply(400, "the body is not an OTLP/JSON ExportTraceServiceRequest: nested too deep") from None
-    return request
-
-
-def _hex_ids_to_base64(document: dict[str, Any]) -> None:
-    """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes."""
-
-    def convert(holder: dict[str, Any], key: str) -> None:
-        value = holder.get(key)
-        if isinstance(value, str) and value:
-            holder[key] = base64.b64encode(bytes.fromhex(value)).decode()
-
-    for resource_spans in document.get("resourceSpans") or ():
-        for scope_spans in resource_spans.get("scopeSpans") or ():
-            for span in scope_spans.get("spans") or ():
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    convert(span, key)
-                for link in span.get("links") or ():
-                    convert(link, "traceId")
-                    convert(link, "spanId")
+def _decode_and_map(
+    body: bytes, encoding: bytes, as_json: bool, limits: DecodeLimits, service_map: Mapping[str, str]
+) -> Mapped:
+    """The CPU-heavy part of a request, run on a decoding thread."""
+    return map_request(decode(body, encoding, as_json, limits), service_map)
 
 
 def _error_body(message: str, as_json: bool) -> bytes:
