@@ -136,9 +136,9 @@ class SinkApp:
         except asyncio.CancelledError:
             # uvicorn cancels what is still running BEACON_OTEL_SINK_SHUTDOWN_TIMEOUT after SIGTERM:
             # nothing of this request was acknowledged, so ask for it again (a retry is idempotent).
-            reply = self._retry_later("the sink is shutting down")
-            reply.headers.append((b"connection", b"close"))
-            await _respond(send, reply.status, _error_body(reply.message, as_json), as_json, reply.headers)
+            closing = self._retry_later("the sink is shutting down")
+            closing.headers.append((b"connection", b"close"))
+            await _respond(send, 503, _error_body(closing.message, as_json), as_json, closing.headers)
             return
         payload = (
             json_format.MessageToJson(response, indent=None).encode()
