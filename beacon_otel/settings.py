@@ -367,19 +367,39 @@ def _batch(reader: _Reader, prefix: str) -> BatchSettings:
 
 
 def _resource_attributes(reader: _Reader) -> dict[str, str]:
-    value = reader.raw("OTEL_RESOURCE_ATTRIBUTES")
+    """``key=value`` pairs, comma-separated, percent-decoded; one problem per bad entry.
+
+    Empty entries (``a=1,,b=2``, a trailing comma) are rejected like any other malformed one:
+    the W3C Baggage format the specification uses has none, and the SDK, which reads this
+    variable again on its own, would print a warning for each at run time.
+    """
+    name = "OTEL_RESOURCE_ATTRIBUTES"
+    value = reader.raw(name)
     if value is None:
         return {}
-    try:
-        return parse_key_value_list(value)
-    except ValueError as error:
-        reader.problem(
-            "OTEL_RESOURCE_ATTRIBUTES",
-            value,
-            f"{error}; expected key=value pairs separated by commas, "
-            "e.g. deployment.environment.name=staging",
+    from urllib.parse import unquote
+
+    entries = value.split(",")
+    result: dict[str, str] = {}
+    for position, entry in enumerate(entries, start=1):
+        key, sep, item = entry.partition("=")
+        key = unquote(key.strip())
+        if not entry.strip():
+            fault = "is empty (two commas in a row, or one at an end)"
+        elif not sep:
+            fault = f"{entry.strip()!r} has no '='"
+        elif not key:
+            fault = f"{entry.strip()!r} has no key before '='"
+        elif any(char.isspace() for char in key):
+            fault = f"{entry.strip()!r} has white space in its key"
+        else:
+            result[key] = unquote(item.strip())
+            continue
+        reader.problems.append(
+            f"{name} entry {position} of {len(entries)} {fault}: expected key=value pairs separated "
+            "by commas, e.g. deployment.environment.name=staging,team=router"
         )
-        return {}
+    return result
 
 
 def _legacy_header(reader: _Reader) -> str | None:

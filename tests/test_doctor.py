@@ -354,3 +354,47 @@ def test_everything_down_still_finishes_in_seconds(how: str, silent_port: int) -
     expected = "refused the connection" if how == "refused" else "within 1 s"
     for name in ("sink", "postgres"):
         assert expected in outcome.one(name)["detail"], outcome.text
+
+
+# --- an endpoint that already holds the signal's path ------------------------------------------------
+
+
+def test_a_generic_endpoint_ending_in_v1_traces_is_warned_about(otlp: OtlpReceiver) -> None:
+    """Over HTTP the exporters append /v1/<signal> to OTEL_EXPORTER_OTLP_ENDPOINT: one ending in
+    /v1/traces sends traces to .../v1/traces/v1/traces, which the receiver answers 404."""
+    env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"{otlp.http_endpoint}/v1/traces", OTEL_LOGS_EXPORTER="none")
+    outcome = run_doctor(env)
+
+    rows = {check["check"]: check for check in outcome.checks if check["check"].startswith("endpoint:")}
+    assert set(rows) == {"endpoint:traces", "endpoint:metrics"}, outcome.text
+    traces = rows["endpoint:traces"]
+    assert traces["status"] == "warn"
+    assert traces["detail"] == (
+        "OTEL_EXPORTER_OTLP_ENDPOINT ends in /v1/traces, and traces get /v1/traces appended: "
+        f"they go to {otlp.http_endpoint}/v1/traces/v1/traces"
+    )
+    assert traces["remedy"].startswith(
+        f"set OTEL_EXPORTER_OTLP_ENDPOINT to the base URL ({otlp.http_endpoint})"
+    )
+    assert "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in traces["remedy"]
+    assert f"go to {otlp.http_endpoint}/v1/traces/v1/metrics" in rows["endpoint:metrics"]["detail"]
+    assert outcome.one("otlp-export")["status"] == "fail" and "404" in outcome.one("otlp-export")["detail"]
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{http}/v1/traces"},  # a signal's endpoint is used as is
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "{http}"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "{grpc}/v1/traces", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+    ],
+    ids=["signal endpoint", "base URL", "grpc"],
+)
+def test_no_endpoint_warning_when_the_url_is_right(otlp: OtlpReceiver, variables: dict[str, str]) -> None:
+    values = {
+        name: value.format(http=otlp.http_endpoint, grpc=otlp.grpc_endpoint)
+        for name, value in variables.items()
+    }
+    outcome = run_doctor(clean_env(OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", **values))
+    assert not [check for check in outcome.checks if check["check"].startswith("endpoint:")], outcome.text
+    assert outcome.one("otlp-export")["status"] == "ok", outcome.text

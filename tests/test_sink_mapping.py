@@ -1,4 +1,4 @@
-"""Every rule of the span -> trace_spans row mapping (README, "How a span becomes a row")."""
+"""Every rule of the span -> trace_spans row mapping (docs/sink.md, "How a span becomes a row")."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pytest
 from beacon_otel.sink.mapping import span_uuid
 from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.tools import traces
-from beacon_otel.tools.waterfall import Span, build_trace, render_trace
+from beacon_otel.tools.waterfall import Span, build_trace, error_text, render_trace
 from tests.support.processes import clean_env, free_port
 from tests.support.sink import Database, new_database
 
@@ -182,6 +182,7 @@ def _expected_node(name: str, children: list[Any]) -> dict[str, Any]:
         "region": span["region"],
         "error_type": span["error_type"],
         "error_message": span["error_message"],
+        "url": None,
         "anomalies": {"check_ok": ["slow"], "check_500": ["error"], "modal": ["gap", "error"]}.get(name, []),
         "children": [_expected_node(*child) for child in children],
     }
@@ -240,6 +241,32 @@ EXPECTED_TRACE = {
 
 def test_one_trace_as_json_matches_the_rows_exactly(main_trace: Database) -> None:
     assert traces_json("--trace", str(TRACE), dsn=main_trace.dsn) == [EXPECTED_TRACE]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        str(TRACE).upper(),
+        TRACE.hex,  # as the log lines and Jaeger print it
+        f"0x{TRACE.hex}",  # as the SDK's console exporter prints it
+        f"0X{TRACE.hex.upper()}",
+    ],
+)
+def test_a_trace_id_in_any_printed_form_finds_the_trace(main_trace: Database, form: str) -> None:
+    assert traces_json("--trace", form, dsn=main_trace.dsn) == [EXPECTED_TRACE]
+
+
+def test_short_hex_is_the_same_number() -> None:
+    assert traces.parse_trace_id("0x2a") == uuid.UUID(int=42)
+
+
+def test_nothing_found_with_json_prints_an_empty_list(database: Database) -> None:
+    insert(database, [MAIN["job"]])
+    for args in (("--job", "nope"), ("--execution", "99"), ("--trace", f"0x{uuid.uuid4().hex}")):
+        result = beacon_traces(*args, "--json", dsn=database.dsn)
+        assert result.returncode == 1, (args, result.stderr)
+        assert json.loads(result.stdout) == {"traces": []}, args
+        assert result.stderr.startswith("beacon-otel traces: no trace"), result.stderr
 
 
 def test_execution_and_job_find_the_traces_that_hold_their_rows(main_trace: Database) -> None:
@@ -505,7 +532,8 @@ def test_not_found_missing_table_and_usage_errors(database: Database, postgres: 
         ("--execution", "99"): (1, "no trace_spans row with execution_id 99"),
         ("--job", "nope"): (1, "no trace_spans row with job_id 'nope'"),
         ("--trace", str(TRACE), "--status", "failed"): (2, "do not apply to one trace"),
-        ("--trace", "not-a-uuid"): (2, "not a UUID"),
+        ("--trace", "not-a-uuid"): (2, "expected a trace id (a UUID, 32 hex digits, or 0x-prefixed hex)"),
+        ("--trace", "0x" + "f" * 33): (2, "expected a trace id"),
         ("--since", "yesterday"): (2, "expected an age"),
         ("--width", "20"): (2, "at least"),
     }
@@ -565,3 +593,81 @@ def test_gap_and_slow_thresholds_are_strict() -> None:
     assert [(anomaly.kind, anomaly.span.span_id) for anomaly in trace.anomalies] == [("gap", second)]
     trace = build_trace(TRACE, spans, {("runner", "step"): Average(999.999 / 3, 3)})
     assert {anomaly.kind for anomaly in trace.anomalies} == {"slow", "gap"}
+
+
+# --- how errors read ------------------------------------------------------------------------------------
+
+
+def _failed(error_type: str | None, error_message: str | None, url: str | None = None) -> Span:
+    data = row(
+        uuid.uuid4(),
+        None,
+        "router",
+        "GET",
+        0,
+        5,
+        "failed",
+        error_type=error_type,
+        error_message=error_message,
+    )
+    return Span(row_id=1, url=url, **data)
+
+
+@pytest.mark.parametrize(
+    ("error_type", "error_message", "url", "expected"),
+    [
+        ("http_500", "http_500: HTTP 500", None, "http_500: HTTP 500"),  # the provider spans' status text
+        ("http_500", "http_500", None, "http_500"),
+        ("http_500", "server error", None, "http_500: server error"),
+        ("500", None, "http://p:9001/p/modal-eu/health", "HTTP 500 (http://p:9001/p/modal-eu/health)"),
+        ("503", None, None, "HTTP 503"),
+        ("ConnectError", "All connection attempts failed", "http://p/x",
+         "ConnectError: All connection attempts failed (http://p/x)"),
+        ("5000", None, None, "5000"),
+        (None, None, None, "(no error recorded)"),
+    ],
+)  # fmt: skip
+def test_error_lines_say_each_thing_once(
+    error_type: str | None, error_message: str | None, url: str | None, expected: str
+) -> None:
+    assert error_text(_failed(error_type, error_message, url)) == expected
+
+
+def test_a_failed_client_row_shows_the_status_and_the_url_it_called(database: Database) -> None:
+    """Rows as the sink writes them: the URL comes from metadata, which other writers may fill
+    with anything (a string, a list) or nothing."""
+    parent, client, health = otel(0x10), otel(0x11), otel(0x12)
+    metadata = {
+        parent: None,
+        client: json.dumps(
+            {"attributes": {"url.full": "http://127.0.0.1:9001/p/modal-eu/health", "server.address": "x"}}
+        ),
+        health: json.dumps({"attributes": {"server.address": "127.0.0.1"}}),
+    }
+    rows = [
+        row(parent, None, "router", "GET /providers", 0, 50),
+        row(client, parent, "router", "GET", 5, 20, "failed", error_type="500"),
+        row(health, parent, "router", "provider.health_check", 5, 30, "failed", error_type="http_500",
+            error_message="http_500: HTTP 500"),
+    ]  # fmt: skip
+    insert(database, rows)
+    for span_id, value in metadata.items():
+        database.sql(
+            f"UPDATE trace_spans SET metadata = {_literal(value)}::jsonb WHERE span_id = '{span_id}'"
+        )
+    other = row(uuid.uuid4(), None, "runner", "odd", 0, 5, "failed", trace_id=uuid.uuid4(), error_type="x")
+    insert(database, [other])
+    database.sql(
+        f"UPDATE trace_spans SET metadata = '\"just text\"'::jsonb WHERE span_id = '{other['span_id']}'"
+    )
+
+    result = beacon_traces("--trace", str(TRACE), "--width", "100", dsn=database.dsn)
+    assert result.returncode == 0, result.stderr
+    errors = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("!")]
+    assert errors == [
+        "! HTTP 500 (http://127.0.0.1:9001/p/modal-eu/health)",
+        "! http_500: HTTP 500 (127.0.0.1)",
+    ]
+    odd = beacon_traces("--trace", str(other["trace_id"]), "--json", dsn=database.dsn)
+    assert odd.returncode == 0, odd.stderr
+    assert json.loads(odd.stdout)["traces"][0]["spans"][0]["url"] is None

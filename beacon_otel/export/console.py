@@ -1,22 +1,43 @@
-"""The console exporters' output: one scrubbed JSON object per line, for spans and log records.
+"""The console exporters' output: one scrubbed line per span or log record.
 
 The upstream console exporters pretty-print each span or record over many lines, straight from
 its attributes. On stdout, beside the JSON log lines, that breaks line-by-line parsing and
-prints secrets that the OTLP path hides.
+prints secrets that the OTLP path hides. So each item is one scrubbed JSON object per line; and
+a span read by a person (a terminal, like the log pipeline's console format) is one short
+line instead of a kilobyte of JSON: see :func:`compact_span_line`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
 from beacon_otel.scrubbing import Scrubber
+
+# What a person looks for first in a span, in this order; the rest stays in the JSON form.
+KEY_ATTRIBUTES = (
+    "http.request.method",
+    "http.route",
+    "url.full",
+    "http.response.status_code",
+    "db.operation.name",
+    "db.namespace",
+    "beacon.provider.name",
+    "beacon.provider.region",
+    "beacon.provider.healthy",
+    "gen_ai.request.model",
+    "beacon.job_id",
+    "error.type",
+)
 
 
 def scrubbed_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
@@ -36,9 +57,62 @@ def scrubbed_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
     return _line(data, scrubber)
 
 
-def console_span_exporter(scrubber: Scrubber) -> ConsoleSpanExporter:
-    formatter: Callable[[ReadableSpan], str] = lambda span: scrubbed_span_line(span, scrubber)  # noqa: E731
-    return ConsoleSpanExporter(formatter=formatter)
+def compact_span_line(span: ReadableSpan, scrubber: Scrubber) -> str:
+    """One readable line: when it ended, name, duration, status, kind, the ids as the log lines
+    print them (bare hex, so a search for a log line's trace_id finds its spans), key attributes."""
+    start = span.start_time or 0
+    end = span.end_time or start
+    ended = datetime.fromtimestamp(end / 1e9, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    status = "ERROR" if span.status.status_code is StatusCode.ERROR else "ok"
+    if span.status.status_code is StatusCode.ERROR and span.status.description:
+        status += f" ({scrubber.scrub_text(span.status.description)})"
+    fields: list[tuple[str, Any]] = [("kind", span.kind.name.lower())]
+    if span.context is not None:
+        fields.append(("trace_id", format_trace_id(span.context.trace_id)))
+        fields.append(("span_id", format_span_id(span.context.span_id)))
+    if span.parent is not None:
+        fields.append(("parent_span_id", format_span_id(span.parent.span_id)))
+    attributes = span.attributes or {}
+    for key in KEY_ATTRIBUTES:
+        if key in attributes:
+            fields.append((key, scrubber.scrub_value(key, attributes[key])))
+    rest = " ".join(f"{key}={_field(value)}" for key, value in fields)
+    name = scrubber.scrub_text(span.name or "")
+    return f"{ended} [span     ] {name}  {_duration((end - start) / 1e6)}  {status}  {rest}\n"
+
+
+def _duration(ms: float) -> str:
+    if ms < 10:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.1f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def _field(value: Any) -> str:
+    """A value as ``key=value`` shows it: quoted only when it has spaces or quotes."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return json.dumps(text) if not text or any(char in text for char in ' "') else text
+
+
+def wants_compact_spans(log_format: str, out: TextIO | None) -> bool:
+    """``BEACON_OTEL_LOG_FORMAT`` decides for spans as for log lines: ``console`` is the short
+    line, ``json`` is JSON, ``auto`` (and ``none``) the short line on a terminal only."""
+    if log_format in ("console", "json"):
+        return log_format == "console"
+    try:
+        return out is not None and out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def console_span_exporter(
+    scrubber: Scrubber, log_format: str = "json", out: TextIO | None = None
+) -> ConsoleSpanExporter:
+    stream = out or sys.stdout
+    render = compact_span_line if wants_compact_spans(log_format, stream) else scrubbed_span_line
+    formatter: Callable[[ReadableSpan], str] = lambda span: render(span, scrubber)  # noqa: E731
+    return ConsoleSpanExporter(out=stream, formatter=formatter)
 
 
 def scrubbed_log_line(record: ReadableLogRecord, scrubber: Scrubber) -> str:

@@ -357,7 +357,7 @@ def span_exporters(settings: Settings, reporter: ExportReporter, scrubber: Scrub
         elif name == "console":
             from beacon_otel.export.console import console_span_exporter
 
-            exporters.append(console_span_exporter(scrubber))
+            exporters.append(console_span_exporter(scrubber, settings.log_format))
     return exporters
 
 

@@ -1,4 +1,4 @@
-"""OTLP spans -> ``trace_spans`` rows. Every rule here is documented in the README.
+"""OTLP spans -> ``trace_spans`` rows. Every rule here is documented in docs/sink.md.
 
 - trace id (16 bytes) -> the UUID with the same 128 bits;
 - span id (8 bytes) -> ``00000000-0000-0000-XXXX-XXXXXXXXXXXX`` (eight zero bytes, then the id):

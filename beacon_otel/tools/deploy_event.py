@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import threading
 import time
@@ -32,20 +33,48 @@ def add_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--status", required=True, choices=sorted(_STATUS_WORDS), help="how the deploy ended")
-    parser.add_argument("--duration", required=True, type=_seconds, help="how long it took, in seconds")
+    parser.add_argument(
+        "--duration",
+        required=True,
+        type=parse_duration,
+        metavar="TIME",
+        help="how long it took: seconds (90, 93.5) or with units (90s, 1m30s, 1h2m)",
+    )
     parser.add_argument("--environment", help="deployment.environment.name (default: RAILWAY_ENVIRONMENT)")
     parser.add_argument("--revision", help="the deployed commit (default: RAILWAY_GIT_COMMIT_SHA)")
     parser.add_argument(
-        "--timeout", type=_seconds, default=5.0, help="seconds to wait for the export (default 5)"
+        "--timeout",
+        type=parse_duration,
+        default=5.0,
+        metavar="TIME",
+        help="how long to wait for the export, like --duration (default 5)",
     )
     parser.set_defaults(run=run)
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``93.5``, ``90s``, ``1m30s`` or ``1h``: what a CI script has at hand
+    (``$(( end - start ))``) or what a person types."""
+    value = text.strip().lower()
+    seconds: float | None = None
+    try:
+        seconds = float(value)
+    except ValueError:
+        match = _DURATION.fullmatch(value)
+        if value and match:
+            seconds = sum(
+                float(part) * _UNITS[unit] for part, unit in zip(match.groups(), "hms", strict=True) if part
+            )
+    if seconds is None or not 0 <= seconds < float("inf"):
+        # ArgumentTypeError: argparse then prints this text, not the function's name.
+        raise argparse.ArgumentTypeError(
+            f"expected seconds (90, 93.5) or a duration such as 90s, 1m30s, 1h, not {text!r}"
+        )
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(f"beacon-otel deploy-event: {problem}", file=sys.stderr)
         return 2
+    from beacon_otel.export.exporters import metric_exporters
     from beacon_otel.sdk import build_telemetry
+    from beacon_otel.tools.one_shot_metrics import one_shot_meter_provider
 
     # A CI step must not wait out the exporters' usual retry budget: both signals get --timeout.
     settings = settings._replace(
@@ -66,8 +97,13 @@ def run(args: argparse.Namespace) -> int:
     )
     # The reporter's own lines would say the same thing per signal; one summary follows instead.
     logging.getLogger("beacon_otel.export").setLevel(logging.CRITICAL)
-    telemetry = build_telemetry(settings)
+    # The metrics go through a pipeline of their own that exports once (see one_shot_metrics);
+    # the usual one, with its periodic reader, gets no exporter.
+    telemetry = build_telemetry(settings._replace(exporters={**settings.exporters, "metrics": ()}))
     telemetry.reporter.echo_to_stderr = False  # this command prints its own one-line summary
+    meter_provider = one_shot_meter_provider(
+        telemetry.tracer_provider.resource, metric_exporters(settings, telemetry.reporter)
+    )
     environment = args.environment or settings.railway_environment or "unknown"
     revision = args.revision or settings.railway_commit_sha
     status = _STATUS_WORDS[args.status]
@@ -91,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         span.set_status(Status(StatusCode.ERROR, f"deployment to {environment} failed"))
     span.end(end_time=end_ns)
 
-    meter = telemetry.meter_provider.get_meter(SCOPE)
+    meter = meter_provider.get_meter(SCOPE)
     labels = {"deployment.status": status, "deployment.environment.name": environment}
     meter.create_counter(
         "beacon.deployments", unit="{deployment}", description="Deployments, by outcome."
@@ -103,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     timeout_ms = int(args.timeout * 1000)
     flushes = [
         threading.Thread(target=telemetry.tracer_provider.force_flush, args=(timeout_ms,)),
-        threading.Thread(target=telemetry.meter_provider.force_flush, args=(timeout_ms,)),
+        threading.Thread(target=meter_provider.force_flush, args=(timeout_ms,)),  # the one export
     ]
     for flush in flushes:  # side by side: the slowest signal bounds the wait, not their sum
         flush.start()
@@ -111,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         flush.join()
     failing = telemetry.reporter.failing()
     telemetry.shutdown()
+    meter_provider.shutdown()
     if failing:
         where = "; ".join(
             f"{signal} to {dest}: {reason}" for signal, (dest, reason) in sorted(failing.items())

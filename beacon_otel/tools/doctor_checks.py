@@ -93,7 +93,38 @@ def settings_summary(settings: Settings, masked: Mapping[str, Any]) -> list[Chec
     so header values that carry credentials never reach the report."""
     rows = [_service_row(settings)]
     rows += [_exporter_row(settings, masked, signal) for signal in SIGNALS]
+    rows += _doubled_path_rows(settings)
     rows.append(_sampler_row(settings))
+    return rows
+
+
+_SIGNAL_PATH = re.compile(r"/v1/(traces|metrics|logs)/?$")
+
+
+def _doubled_path_rows(settings: Settings) -> list[Check]:
+    """A warning when OTEL_EXPORTER_OTLP_ENDPOINT already ends in ``/v1/<signal>``: over HTTP
+    the exporters append the signal's path to it, so traces would go to ``.../v1/traces/v1/traces``
+    (a 404 from most backends, silence from some)."""
+    rows = []
+    for signal in SIGNALS:
+        otlp = settings.otlp_for(signal)
+        if not settings.exports(signal, "otlp") or otlp.protocol == "grpc":
+            continue
+        suffix = f"/v1/{signal}"
+        base = otlp.endpoint[: -len(suffix)] if otlp.endpoint.endswith(suffix) else ""
+        doubled = _SIGNAL_PATH.search(base)
+        if doubled is None:
+            continue
+        rows.append(
+            Check(
+                f"endpoint:{signal}",
+                "warn",
+                f"OTEL_EXPORTER_OTLP_ENDPOINT ends in /v1/{doubled.group(1)}, and {signal} get /v1/{signal} "
+                f"appended: they go to {otlp.endpoint}",
+                f"set OTEL_EXPORTER_OTLP_ENDPOINT to the base URL ({base[: doubled.start()] or base}), "
+                f"or give the full URL in OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT, which is used as is",
+            )
+        )
     return rows
 
 

@@ -54,7 +54,9 @@ _SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": 
 
 _SPAN_COLUMNS = (
     "id, trace_id, span_id, parent_span_id, service, operation, started_at, completed_at, duration_ms, "
-    "status, job_id, execution_id, model_id, region, error_type, error_message"
+    "status, job_id, execution_id, model_id, region, error_type, error_message, "
+    # What an HTTP span called, from the sink's metadata (NULL for rows of another shape).
+    "COALESCE(metadata #>> '{attributes,url.full}', metadata #>> '{attributes,server.address}') AS url"
 )
 # One or more whole traces, by the trace_id index.
 TRACE_ROWS = (
@@ -100,6 +102,14 @@ class Failure(Exception):
         self.status = status
 
 
+class NotFound(Failure):
+    """Nothing matched ``--trace``/``--execution``/``--job``; ``output`` is what stdout still gets."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 1)
+        self.output = ""
+
+
 @dataclass(frozen=True)
 class ListFilters:
     """What the list keeps; each filter is a fixed SQL fragment with a bind parameter."""
@@ -121,11 +131,23 @@ def parse_since(text: str) -> timedelta:
     return timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _trace_id(text: str) -> uuid.UUID:
+_HEX_TRACE_ID = re.compile(r"0[xX]([0-9a-fA-F]{1,32})")
+
+
+def parse_trace_id(text: str) -> uuid.UUID:
+    """A trace id as each tool prints it: a UUID (the table, the runner), 32 hex digits (log
+    lines, Jaeger) or ``0x``-prefixed hex (the SDK's console exporter). The 16 bytes are the
+    same in all three, so any of them finds the same rows."""
+    value = text.strip()
+    hexadecimal = _HEX_TRACE_ID.fullmatch(value)
+    if hexadecimal:
+        return uuid.UUID(int=int(hexadecimal.group(1), 16))
     try:
-        return uuid.UUID(text.strip())
+        return uuid.UUID(value)  # also takes 32 hex digits without dashes
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a trace id (a UUID, 32 hex digits, or 0x-prefixed hex), not {text!r}"
+        ) from None
 
 
 def _execution_id(text: str) -> int:
@@ -162,7 +184,12 @@ def add_parser(subcommands: Any) -> None:
         ),
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--trace", type=_trace_id, metavar="UUID", help="show this trace_id")
+    target.add_argument(
+        "--trace",
+        type=parse_trace_id,
+        metavar="ID",
+        help="show this trace: a UUID, 32 hex digits, or 0x-prefixed hex",
+    )
     target.add_argument("--execution", type=_execution_id, metavar="ID", help="traces with this execution_id")
     target.add_argument("--job", metavar="ID", help="traces with this job_id")
     parser.add_argument(
@@ -202,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         output = asyncio.run(_single(dsn, args) if single else _list(dsn, args))
     except Failure as failure:
+        if isinstance(failure, NotFound):
+            _write(failure.output)
         _complain(str(failure))
         return failure.status
     _write(output)
@@ -209,7 +238,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _single(dsn: str, args: argparse.Namespace) -> str:
-    traces = await _with_connection(dsn, lambda connection: _fetch_traces(connection, args))
+    try:
+        traces = await _with_connection(dsn, lambda connection: _fetch_traces(connection, args))
+    except NotFound as missing:
+        # A script reading --json gets a list it can iterate, empty; the exit status still says 1.
+        missing.output = json.dumps({"traces": []}, indent=2) + "\n" if args.json else ""
+        raise
     if args.json:
         return json.dumps({"traces": [trace_json(trace) for trace in traces]}, indent=2) + "\n"
     width = args.width or max(shutil.get_terminal_size().columns, MIN_WIDTH)
@@ -299,7 +333,7 @@ async def _fetch_traces(connection: Any, args: argparse.Namespace) -> list[Trace
         missing = f"no trace_spans row with job_id {args.job!r}"
     spans = [_span(row) for row in await connection.fetch(TRACE_ROWS, trace_ids)] if trace_ids else []
     if not spans:
-        raise Failure(missing, 1)
+        raise NotFound(missing)
     averages = await fetch_averages(connection, {(span.service, span.operation) for span in spans})
     by_trace: dict[uuid.UUID, list[Span]] = {}
     for span in spans:
@@ -326,6 +360,7 @@ def _span(row: Any) -> Span:
         region=row["region"],
         error_type=row["error_type"],
         error_message=row["error_message"],
+        url=row["url"],
     )
 
 

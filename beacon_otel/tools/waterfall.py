@@ -66,6 +66,7 @@ class Span:
     region: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    url: str | None = None  # the sink's rows: the span's url.full (scrubbed) or server.address
     children: list[Span] = field(default_factory=list, repr=False)
     anomalies: list[Anomaly] = field(default_factory=list, repr=False)
 
@@ -330,9 +331,17 @@ def format_time(moment: datetime) -> str:
 
 
 def error_text(span: Span) -> str:
-    """``error_type: error_message`` on one line, whichever of the two the writer filled."""
-    parts = [part for part in (span.error_type, span.error_message) if part]
-    return ": ".join(" ".join(part.split()) for part in parts) or "(no error recorded)"
+    """What went wrong, on one line: ``error_type: error_message``, without saying the type twice
+    when the message starts with it (the provider spans' ``http_500: HTTP 500``), a bare status
+    code as ``HTTP 500``, and the URL the span called when the row has one."""
+    kind = " ".join((span.error_type or "").split())
+    message = " ".join((span.error_message or "").split())
+    if len(kind) == 3 and kind.isdigit():  # error.type of an HTTP client span: the status code
+        kind = f"HTTP {kind}"
+    if kind and (message == kind or message.startswith(f"{kind}:")):
+        kind = ""
+    text = ": ".join(part for part in (kind, message) if part) or "(no error recorded)"
+    return f"{text} ({span.url})" if span.url else text
 
 
 def fit(text: str, width: int) -> str:
@@ -457,6 +466,7 @@ def _span_json(root: Span, trace_start: datetime) -> dict[str, Any]:
             "region": span.region,
             "error_type": span.error_type,
             "error_message": span.error_message,
+            "url": span.url,
             "anomalies": [anomaly.kind for anomaly in span.anomalies],
         }
         nodes[id(span)] = node
