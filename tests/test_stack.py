@@ -364,9 +364,13 @@ def _listening(hostport: str) -> bool:
 
 
 def test_stack_up_prints_each_component_and_sigterm_stops_every_child(tmp_path: Path) -> None:
-    require_binaries()
+    require_binaries(alerting=True)
     ports = free_addresses()
-    env = clean_env(**ports, BEACON_OTEL_STACK_CACHE=os.environ.get("BEACON_OTEL_STACK_CACHE", ""))
+    env = clean_env(
+        **ports,
+        BEACON_OTEL_STACK_CACHE=os.environ.get("BEACON_OTEL_STACK_CACHE", ""),
+        BEACON_OTEL_STACK_DATA=str(tmp_path / "data"),
+    )
     if not env["BEACON_OTEL_STACK_CACHE"]:
         del env["BEACON_OTEL_STACK_CACHE"]
     output = tmp_path / "stack.out"
@@ -380,7 +384,7 @@ def test_stack_up_prints_each_component_and_sigterm_stops_every_child(tmp_path: 
         )
         text = output.read_text()
         assert process.poll() is None, text
-        for component in ("postgres", "sink", "jaeger", "collector"):
+        for component in ("postgres", "sink", "jaeger", "collector", "alertmanager", "prometheus"):
             assert any(line.startswith(component) for line in text.splitlines()), text
         assert f"http://{ports['BEACON_JAEGER_QUERY_ENDPOINT']}" in text
         assert ports["BEACON_COLLECTOR_OTLP_GRPC_ENDPOINT"] in text
@@ -396,7 +400,7 @@ def test_stack_up_prints_each_component_and_sigterm_stops_every_child(tmp_path: 
 
 
 def test_stack_up_names_the_address_in_use_and_starts_nothing(tmp_path: Path) -> None:
-    require_binaries()
+    require_binaries(alerting=True)
     ports = free_addresses()
     host, port = addresses.split(ports["BEACON_COLLECTOR_OTLP_GRPC_ENDPOINT"], "test")
     with socket.socket() as taken:
@@ -404,7 +408,7 @@ def test_stack_up_names_the_address_in_use_and_starts_nothing(tmp_path: Path) ->
         taken.listen()
         result = subprocess.run(
             [str(BIN / "beacon-otel"), "stack", "up"],
-            env=clean_env(**ports),
+            env=clean_env(**ports, BEACON_OTEL_STACK_DATA=str(tmp_path / "data")),
             capture_output=True,
             text=True,
             timeout=60,
@@ -435,9 +439,11 @@ def test_stack_build_without_go_says_what_to_install(tmp_path: Path) -> None:
 
 
 def test_a_part_that_fails_to_start_stops_the_others_and_says_why(tmp_path: Path) -> None:
-    require_binaries()
+    require_binaries(alerting=True)
     ports = free_addresses()
-    env = clean_env(**ports, BEACON_COLLECTOR_CHECK_INTERVAL="soon")  # the Collector refuses it
+    env = clean_env(  # the Collector refuses the interval
+        **ports, BEACON_COLLECTOR_CHECK_INTERVAL="soon", BEACON_OTEL_STACK_DATA=str(tmp_path / "data")
+    )
     result = subprocess.run(
         [str(BIN / "beacon-otel"), "stack", "up"], env=env, capture_output=True, text=True, timeout=120
     )

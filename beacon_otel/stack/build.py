@@ -1,8 +1,10 @@
-"""``beacon-otel stack build``: the Collector distribution and Jaeger, compiled from their Go modules.
+"""``beacon-otel stack build``: the Collector distribution, Jaeger, Prometheus (with promtool) and
+Alertmanager, compiled from their Go modules.
 
 The Collector is built by the official Collector Builder from ``collector/distribution/manifest.yaml``;
 Jaeger is the ``tool`` dependency of ``collector/jaeger/go.mod``. Both land in the cache folder
 (``paths.bin_dir``) and reuse Go's module and build caches, so only the first build is slow.
+Prometheus and Alertmanager: ``build_alerting``.
 """
 
 from __future__ import annotations
@@ -123,14 +125,22 @@ def build_jaeger(go: str, env: Mapping[str, str], logs: Path) -> Path:
 
 
 def build(env: Mapping[str, str] = os.environ, say: Callable[[str], None] = print) -> dict[str, Path]:
-    """Build both programs; returns their paths. Raises StackError with the failing step's log."""
+    """Build every program; returns their paths. Raises StackError with the failing step's log."""
     go = go_command(env)
     environment = go_env(env)
     logs = cache_dir(env) / "logs"
     for folder in (bin_dir(env), logs):
         folder.mkdir(parents=True, exist_ok=True)
+    from beacon_otel.stack.build_alerting import build_alertmanager, build_prometheus
+
+    steps = (
+        ("collector", build_collector),
+        ("jaeger", build_jaeger),
+        ("prometheus", build_prometheus),
+        ("alertmanager", build_alertmanager),
+    )
     built = {}
-    for name, step in (("collector", build_collector), ("jaeger", build_jaeger)):
+    for name, step in steps:
         started = time.monotonic()
         say(f"stack build: {name} ...")
         built[name] = step(go, environment, logs)

@@ -1,4 +1,5 @@
-"""``beacon-otel stack up``: Jaeger, the Collector, the sink and Postgres on 127.0.0.1, no Docker.
+"""``beacon-otel stack up``: Jaeger, the Collector, the sink and Postgres, then Prometheus and
+Alertmanager (``alerting``), on 127.0.0.1, no Docker.
 
 The Collector runs ``collector/otelcol.yaml`` with one ``destinations/`` and one ``sampling/`` file,
 exactly as the Compose file runs it; only the listening addresses differ (loopback instead of a
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from beacon_otel.stack import addresses
+from beacon_otel.stack import addresses, alerting, alertmanager_config
 from beacon_otel.stack.build import collector_binary, jaeger_binary
+from beacon_otel.stack.build_alerting import alertmanager_binary, prometheus_binary
 from beacon_otel.stack.paths import StackError, cache_dir, collector_dir
 from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.stack.processes import Child
@@ -38,6 +40,7 @@ class StackOptions:
     sampling: str = DEFAULT_SAMPLING
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     logs: Path | None = None  # the children's output; default: the cache folder's logs/
+    alerting: bool = True  # Prometheus (scraping the Collector, with the rules) and Alertmanager
 
     @property
     def with_jaeger(self) -> bool:
@@ -74,9 +77,16 @@ class Stack:
                 raise StackError(
                     f"no {kind} file {name!r} in {path.parent}: choose one of {', '.join(known)}"
                 )
-        for binary in (collector_binary(self.options.env), jaeger_binary(self.options.env)):
+        binaries = [collector_binary(self.options.env), jaeger_binary(self.options.env)]
+        if self.options.alerting:
+            binaries += [prometheus_binary(self.options.env), alertmanager_binary(self.options.env)]
+        for binary in binaries:
             if not binary.exists():
                 raise StackError(f"{binary} is missing: run `beacon-otel stack build` first")
+        if self.options.alerting:  # a bad variable stops the start before anything runs
+            alertmanager_config.check(self.options.env)
+            alerting.scrape_interval(self.options.env)
+            alerting.rule_files(self.options.env, self.collector_dir)
 
     def _needed_addresses(self) -> tuple[addresses.Address, ...]:
         needed = list(addresses.COLLECTOR)
@@ -84,6 +94,8 @@ class Stack:
             needed.append(addresses.SINK)
         if self.options.with_jaeger:
             needed += addresses.JAEGER
+        if self.options.alerting:
+            needed += addresses.ALERTING
         return tuple(needed)
 
     def url(self, address: addresses.Address, path: str = "") -> str:
@@ -171,6 +183,8 @@ class Stack:
                 f"metrics {self.url(addresses.COLLECTOR_PROMETHEUS, '/metrics')}; "
                 f"health {self.url(addresses.COLLECTOR_HEALTH, '/')}",
             )
+            if self.options.alerting:
+                self._start_alerting()
         except BaseException:
             self.stop()
             raise
@@ -179,6 +193,26 @@ class Stack:
             f"{collector.env['BEACON_COLLECTOR_READY_URL']}"
         )
         self.say(f"logs     {self.logs}")
+
+    def _start_alerting(self) -> None:
+        """Alertmanager first, so that Prometheus's first alerts have somewhere to go."""
+        env = self.options.env
+        run = self.logs / "config"
+        run.mkdir(parents=True, exist_ok=True, mode=0o700)
+        manager = alerting.alertmanager_child(env, self.addresses, self.collector_dir, run, self.logs)
+        kinds = alertmanager_config.receivers(env)
+        self._start(
+            manager,
+            f"{self.url(addresses.ALERTMANAGER, '/api/v2/alerts')} (notifies: "
+            + (", ".join(kinds) or "nobody; set BEACON_ALERT_SLACK_WEBHOOK_URL or BEACON_ALERT_WEBHOOK_URL")
+            + ")",
+        )
+        prometheus = alerting.prometheus_child(env, self.addresses, self.collector_dir, run, self.logs)
+        self._start(
+            prometheus,
+            f"{self.url(addresses.PROMETHEUS, '/api/v1/alerts')} (scrapes the Collector every "
+            f"{alerting.scrape_interval(env)}; data {alerting.data_dir(env)})",
+        )
 
     def _start(self, child: Child, description: str) -> None:
         child.log.write_bytes(b"")

@@ -1,5 +1,6 @@
 """The real Collector and Jaeger (``beacon-otel stack build``) for tests: a stack on free ports,
-and readers of what arrived in Jaeger, on the Prometheus endpoint and in ``trace_spans``."""
+and readers of what arrived in Jaeger, on the Prometheus endpoint and in ``trace_spans``.
+Prometheus and Alertmanager start only where a test asks (``alerting=True``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from beacon_otel.stack import addresses
 from beacon_otel.stack.build import collector_binary, jaeger_binary
+from beacon_otel.stack.build_alerting import alertmanager_binary, prometheus_binary, promtool_binary
 from beacon_otel.stack.up import Stack, StackOptions
 from tests.support.processes import ROOT, clean_env, free_port
 
@@ -24,8 +26,11 @@ COLLECTOR_DIR = ROOT / "collector"
 T = TypeVar("T")
 
 
-def require_binaries() -> None:
-    missing = [str(path) for path in (collector_binary(), jaeger_binary()) if not path.exists()]
+def require_binaries(alerting: bool = False) -> None:
+    wanted = [collector_binary(), jaeger_binary()]
+    if alerting:
+        wanted += [prometheus_binary(), promtool_binary(), alertmanager_binary()]
+    missing = [str(path) for path in wanted if not path.exists()]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: run `beacon-otel stack build` first (.ci/run does)")
 
@@ -41,14 +46,20 @@ def stack_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def running_stack(
-    tmp_path: Path, destination: str = "jaeger-sink", sampling: str = "off", **extra: str
+    tmp_path: Path,
+    destination: str = "jaeger-sink",
+    sampling: str = "off",
+    alerting: bool = False,
+    **extra: str,
 ) -> Iterator[Stack]:
-    require_binaries()
+    require_binaries(alerting)
     logs = tmp_path / f"stack-{destination}-{sampling}-{time.monotonic_ns()}"
-    stack = Stack(
-        StackOptions(destination=destination, sampling=sampling, env=stack_env(**extra), logs=logs),
-        say=lambda line: None,
+    if alerting:
+        extra.setdefault("BEACON_OTEL_STACK_DATA", str(logs / "data"))
+    options = StackOptions(
+        destination=destination, sampling=sampling, env=stack_env(**extra), logs=logs, alerting=alerting
     )
+    stack = Stack(options, say=lambda line: None)
     try:
         stack.start()
         yield stack
