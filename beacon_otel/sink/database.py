@@ -141,5 +141,7 @@ async def write_rows(pool: Any, rows: Sequence[tuple[Any, ...]]) -> Written:
     async with pool.acquire() as connection, connection.transaction():
         await connection.copy_records_to_table(_STAGING, records=rows, columns=COLUMNS)
         status = await connection.execute(_MOVE)
-        clashes = await connection.fetchval(_CLASHES)
-    return Written(int(status.rsplit(" ", 1)[-1]), int(clashes))
+        new = int(status.rsplit(" ", 1)[-1])
+        # Only a batch that lost rows to the unique index can hold a clash: skip the join otherwise.
+        clashes = await connection.fetchval(_CLASHES) if new < len(rows) else 0
+    return Written(new, int(clashes))
