@@ -8,28 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]  # mypy misreads this namespace package
-from opentelemetry.sdk._configuration import _BaseConfigurator
+from beacon_otel._upstream import Configurator, Distro
 
 # Libraries beacon-otel instruments itself; the generic instrumentor entry points for them
 # are skipped so that nothing is instrumented twice.
 _OWN_INSTRUMENTATIONS = frozenset({"fastapi", "starlette", "asgi", "httpx", "asyncpg"})
 
 
-class BeaconConfigurator(_BaseConfigurator):
+class BeaconConfigurator(Configurator):
     """Builds the providers and registers beacon-otel's instrumentations."""
 
-    def _configure(self, **kwargs: Any) -> None:
+    def configure_process(self) -> None:
         from beacon_otel.startup import start
 
         start()
 
 
-class BeaconDistro(BaseDistro):
+class BeaconDistro(Distro):
     """Loads every other installed instrumentor as usual, and leaves ours to the configurator."""
-
-    def _configure(self, **kwargs: Any) -> None:
-        return None
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         if entry_point.name in _OWN_INSTRUMENTATIONS:

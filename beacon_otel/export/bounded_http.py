@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
-
+from beacon_otel import _upstream
+from beacon_otel._upstream import BaseHTTPResult, BaseHTTPTransport
 from beacon_otel.export import deadline as shutdown
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -164,13 +164,12 @@ class BoundedTransport(BaseHTTPTransport):
         self._inner.close()
 
 
-def bound_http_exporter(exporter: Any) -> None:
-    """Put a :class:`BoundedTransport` under an upstream OTLP/HTTP exporter, keeping its session.
-    Relies on two internals of the pinned exporters: ``_client._transport`` (the client's
-    transport) and the requests transport's ``_session``."""
-    client = exporter._client
-    inner = client._transport
-    client._transport = BoundedTransport(inner, inner._session, _report_oversized)
+def bound_http_exporter(exporter: Any) -> bool:
+    """Put a :class:`BoundedTransport` under an upstream OTLP/HTTP exporter, keeping its
+    session; False (the exporter left as it is) when its transport is not where it was."""
+    return _upstream.replace_http_transport(
+        exporter, lambda inner, session: BoundedTransport(inner, session, _report_oversized)
+    )
 
 
 _oversized_reported = False

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
+from beacon_otel._upstream import ConsoleLogRecordExporter, ReadableLogRecord
 from beacon_otel.scrubbing import Scrubber
 
 # What a person looks for first in a span, in this order; the rest stays in the JSON form.

@@ -19,8 +19,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,
@@ -30,10 +28,12 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from beacon_otel import _upstream
+from beacon_otel._upstream import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from beacon_otel.export import deadline
 from beacon_otel.export.bounded_http import MAX_RESPONSE_BYTES, bound_http_exporter
 from beacon_otel.export.log_encoding import LogBatchEncoder
-from beacon_otel.export.reporting import ExportReporter
+from beacon_otel.export.reporting import ExportReporter, tell
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.scrubbing import Scrubber
 from beacon_otel.settings import OtlpSettings, Settings, Signal
@@ -42,18 +42,9 @@ E = TypeVar("E")
 
 
 def _stop_retrying(exporter: object) -> None:
-    """Make an upstream OTLP exporter give up after one attempt per export: its retry loops
-    stop when their shutdown event is set (``_client._shutdown_event`` over HTTP,
-    ``_shutdown_in_progress`` over gRPC), while the exporter itself stays usable. Over gRPC the
-    export timeout (``_timeout``, a deadline for the whole call) is also cut to what is left of
-    the shutdown deadline; over HTTP the bounded transport reads that deadline itself."""
-    client = getattr(exporter, "_client", None)
-    for event in (getattr(client, "_shutdown_event", None), getattr(exporter, "_shutdown_in_progress", None)):
-        if isinstance(event, threading.Event):
-            event.set()
-    timeout = getattr(exporter, "_timeout", None)
-    if isinstance(timeout, int | float) and getattr(exporter, "_channel_options", None) is not None:
-        exporter._timeout = max(0.001, min(float(timeout), deadline.remaining(float(timeout))))  # type: ignore[attr-defined]
+    """Make an upstream OTLP exporter give up after one attempt per export, within what is left
+    of the shutdown deadline (over HTTP the bounded transport reads that deadline itself)."""
+    _upstream.stop_retrying(exporter, deadline.remaining)
 
 
 class _ProcessLocal(Generic[E]):
@@ -283,7 +274,12 @@ def _otlp_exporter(otlp: OtlpSettings, grpc_class: str, http_class: str) -> Any:
             **options,
         )
         if otlp.protocol != "grpc":
-            bound_http_exporter(exporter)
+            if not bound_http_exporter(exporter):
+                tell(
+                    "beacon-otel: %s keeps its transport elsewhere in this exporter version: its "
+                    "answers are read without beacon-otel's size and time bound",
+                    class_name,
+                )
             # requests imports netrc (and shlex) during its first request; import them now, so
             # that a fork during that first request cannot leave their module locks held.
             importlib.import_module("netrc")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from beacon_otel._upstream import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from beacon_otel.export.encoded_queue import EncodedBatchQueue
 from beacon_otel.export.span_encoding import (
     BatchEncoder,

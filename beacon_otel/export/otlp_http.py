@@ -2,9 +2,8 @@
 beacon-otel.
 
 Everything but the encoding (endpoint handling, TLS, headers, compression, retries with
-backoff, Retry-After) stays the upstream exporters' own. These subclasses rely on one internal
-of the pinned exporter versions (the exporter's ``_client``); the OTLP end-to-end tests fail
-loudly if an upgrade changes it.
+backoff, Retry-After) stays the upstream exporters' own. The request goes through the exporter's
+client, an internal reached through :mod:`beacon_otel._upstream`.
 """
 
 from __future__ import annotations
@@ -13,25 +12,25 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as _HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as _HttpSpanExporter
-from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from beacon_otel import _upstream
+from beacon_otel._upstream import HttpLogExporter, LogRecordExportResult
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 
 # The upstream HTTP exporters' loggers, whose warnings beacon_otel.export.reporting folds.
-_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
-_log_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http._log_exporter")
+_logger = logging.getLogger(_upstream.HTTP_TRACE_EXPORTER_LOGGER)
+_log_logger = logging.getLogger(_upstream.HTTP_LOG_EXPORTER_LOGGER)
 
 
 def _post(exporter: Any, payload: bytes, what: str, logger: logging.Logger) -> bool:
     """One encoded request through an upstream HTTP exporter's client (its retries, timeout,
     headers, TLS); True when accepted."""
-    if exporter._shutdown:
+    result = _upstream.http_exporter_post(exporter, payload)
+    if result is None:  # shut down
         return False
-    result = exporter._client.export(payload)
     if result.success:
         return True
     if result.status_code is not None:
@@ -59,7 +58,7 @@ class FastHttpSpanExporter(_HttpSpanExporter):
         )
 
 
-class FastHttpLogExporter(_HttpLogExporter):
+class FastHttpLogExporter(HttpLogExporter):
     """OTLP/HTTP (protobuf) log exporter for already-encoded requests."""
 
     def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:

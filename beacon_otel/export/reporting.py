@@ -17,21 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+from beacon_otel import _upstream
+
 logger = logging.getLogger("beacon_otel.export")
 
 # Loggers whose warnings and errors describe failed exports or dropped items.
-_EXPORTER_LOGGERS = (
-    "opentelemetry.exporter.otlp.proto.grpc.exporter",
-    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
-    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
-    "opentelemetry.exporter.otlp.proto.http._log_exporter",
-    "opentelemetry.exporter.otlp.common.http",
-)
-_QUEUE_LOGGERS = ("opentelemetry.sdk._shared_internal", "opentelemetry.sdk.trace.export")
-_METRIC_READER_LOGGERS = ("opentelemetry.sdk.metrics._internal.export",)
+_EXPORTER_LOGGERS = _upstream.EXPORTER_LOGGERS
+_QUEUE_LOGGERS = _upstream.QUEUE_LOGGERS
+_METRIC_READER_LOGGERS = _upstream.METRIC_READER_LOGGERS
 
 
 def tell(message: str, *args: object, echo: bool = True) -> None:
@@ -229,7 +222,7 @@ class _CountQueueDrops(logging.Filter):
         self.reporter = reporter
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING and str(record.msg).startswith("Queue full"):
+        if record.levelno >= logging.WARNING and str(record.msg).startswith(_upstream.QUEUE_FULL_PREFIX):
             exporting = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
             self.reporter.dropped("logs" if exporting.lower().startswith("log") else "traces")
             return False

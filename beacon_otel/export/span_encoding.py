@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceState
 
+from beacon_otel._upstream import attribute_dict
 from beacon_otel.scrubbing import Scrubber
 
 _pack_double = struct.Struct("<d").pack
@@ -198,9 +199,7 @@ def _key_values(attributes: Mapping[str, Any] | None, tag: bytes, codec: _Codec)
     """
     if not attributes:
         return b""
-    # BoundedAttributes wraps a dict; iterating the dict directly avoids the Mapping ABC's
-    # per-item overhead, which dominates this loop.
-    items = getattr(attributes, "_dict", attributes).items()
+    items = attribute_dict(attributes).items()  # the plain dict: no Mapping ABC per item
     cache = codec.pair_cache
     scrub = codec.scrub
     parts = []

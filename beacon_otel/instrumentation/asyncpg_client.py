@@ -23,6 +23,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from beacon_otel import _upstream
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
 
 SCOPE_NAME = "beacon_otel.instrumentation.asyncpg"
@@ -74,10 +75,9 @@ def _connection_attributes(connection: Any) -> dict[str, Any]:
     """What the span says about the server, from the connection's own (private) fields; a
     field missing from another asyncpg version is left out, never an error."""
     attributes: dict[str, Any] = {"db.system.name": "postgresql"}
-    database = getattr(getattr(connection, "_params", None), "database", None)
+    database, address = _upstream.asyncpg_server(connection)
     if database:
         attributes["db.namespace"] = database
-    address = getattr(connection, "_addr", None)
     if isinstance(address, tuple) and len(address) >= 2:
         attributes["server.address"] = str(address[0])
         if isinstance(address[1], int):
@@ -124,17 +124,13 @@ def _connection_statement(connection: Any, args: Arguments, kwargs: dict[str, An
 
 def _own_statement(instance: Any, args: Arguments, kwargs: dict[str, Any]) -> tuple[Any, object]:
     """A cursor's or prepared statement's connection and text, which it keeps."""
-    return getattr(instance, "_connection", None), getattr(instance, "_query", None)
+    return _upstream.asyncpg_statement_source(instance)
 
 
 def _iterator_will_fetch(iterator: Any) -> bool:
     """Whether this ``__anext__`` goes to the server; rows already fetched are handed out from
-    the iterator's buffer, and those calls get no span. The fields are asyncpg's own: with
-    another version's, every call gets one."""
-    try:
-        return not iterator._exhausted and (not iterator._portal_name or not iterator._buffer)
-    except AttributeError:
-        return True
+    the iterator's buffer, and those calls get no span."""
+    return _upstream.asyncpg_iterator_will_fetch(iterator)
 
 
 def _wrap(original: Method, starter: DirectSpanStarter, class_name: str) -> Method:

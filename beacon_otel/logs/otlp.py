@@ -8,9 +8,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 from opentelemetry.trace import SpanContext
 
+from beacon_otel._upstream import ApiLoggerProvider as LoggerProvider
+from beacon_otel._upstream import Logger, SeverityNumber
 from beacon_otel.export.encoded_queue import EncodedBatchQueue
 from beacon_otel.export.log_encoding import LogBatchEncoder
 

@@ -5,8 +5,9 @@ uvicorn closes a kept-alive connection that stays idle (``timeout_keep_alive``) 
 that is silent from the start or stops halfway through its headers, and its httptools parser
 buffers a header line of any length. A sender that never authenticates could hold every file
 descriptor, or the sink's memory, that way. The guard below is uvicorn's own httptools protocol
-with those three limits added; it relies on the protocol's public parser callbacks and the
-asyncio ``Protocol`` interface (see ``tests/test_sink_connections.py`` for the contract).
+with those three limits added. uvicorn does not document its protocol classes as API: the base
+comes through :mod:`beacon_otel._upstream`, and ``tests/test_upstream_contract.py`` checks the
+callbacks overridden here and that no name added here shadows one of uvicorn's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, NamedTuple
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from beacon_otel._upstream import HttpToolsProtocol
 
 # After refusing a request, keep reading (and discarding) for this long before closing: closing
 # with unread input makes the kernel send a reset, which can destroy the answer in flight.

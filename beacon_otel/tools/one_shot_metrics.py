@@ -14,22 +14,19 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 
+from beacon_otel import _upstream
 
-class OneShotMetricReader(MetricReader):
+
+class OneShotMetricReader(_upstream.ReceivingMetricReader):
     """Hands each collection to one exporter, with that exporter's temporality and aggregation."""
 
     def __init__(self, exporter: MetricExporter) -> None:
-        super().__init__(
-            preferred_temporality=exporter._preferred_temporality,
-            preferred_aggregation=exporter._preferred_aggregation,
-        )
+        temporality, aggregation = _upstream.metric_exporter_preferences(exporter)
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
         self._exporter = exporter
 
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        if metrics_data is not None:
-            self._exporter.export(metrics_data, timeout_millis=timeout_millis)
+    def receive(self, metrics_data: MetricsData, timeout_millis: float) -> None:
+        self._exporter.export(metrics_data, timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._exporter.shutdown(timeout_millis=timeout_millis)
