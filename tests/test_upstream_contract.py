@@ -176,6 +176,30 @@ def test_adding_a_processor_replaces_the_tuple_direct_spans_watch() -> None:
     provider.shutdown()
 
 
+def test_the_fast_path_turning_off_is_said_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from beacon_otel.instrumentation import direct_span
+
+    monkeypatch.setattr(direct_span, "_told", set())  # said in this process already by another test
+
+    provider = TracerProvider()
+    provider.add_span_processor(_encoded_processor())
+    tracer = provider.get_tracer("contract")
+    starter = DirectSpanStarter(tracer)
+    starter.start("GET /", None, {}).end()
+    assert "slower path" not in capsys.readouterr().err
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    for _ in range(3):
+        starter.start("GET /", None, {}).end()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "slower path" in line]
+    assert len(lines) == 1 and "another span processor is registered: SimpleSpanProcessor" in lines[0], lines
+    provider.shutdown()
+
+
 def test_span_metrics_on_turn_direct_spans_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """With its internal metrics on, the SDK records span metrics; direct spans would skip them."""
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")

@@ -27,12 +27,12 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from beacon_otel import _upstream
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 
 _PRIMITIVES = (str, bool, int, float)
@@ -263,12 +263,16 @@ class DirectRoute:
     ``put_finished``, which encodes and queues a finished span (a DirectSpan reads as a
     ReadableSpan)."""
 
-    __slots__ = ("limits", "on_end", "scope", "tracer")
+    __slots__ = ("is_enabled", "limits", "on_end", "scope", "tracer")
 
-    def __init__(self, tracer: SdkTracer, processor: EncodedBatchSpanProcessor) -> None:
+    def __init__(
+        self,
+        tracer: SdkTracer,
+        internals: tuple[InstrumentationScope, SpanLimits, Callable[[], bool]],
+        processor: EncodedBatchSpanProcessor,
+    ) -> None:
         self.tracer = tracer
-        self.scope: InstrumentationScope = tracer._instrumentation_scope
-        self.limits: SpanLimits = tracer._span_limits
+        self.scope, self.limits, self.is_enabled = internals
         self.on_end: Callable[[DirectSpan], None] = processor.put_finished  # type: ignore[assignment]
 
 
@@ -331,26 +335,62 @@ class DirectSpanStarter:
     def _direct_route(self, tracer: trace.Tracer) -> DirectRoute | None:
         if not isinstance(tracer, SdkTracer):
             return None
-        processors = getattr(tracer.span_processor, "_span_processors", None)
+        processors = _upstream.tracer_span_processors(tracer)
         if processors is not self._seen_processors:
             self._seen_processors = processors
-            processor = _sole_encoded_processor(tracer, processors)
-            self._route = DirectRoute(tracer, processor) if processor is not None else None
-        if self._route is None or not tracer._is_enabled():
+            self._route = direct_route(tracer, processors)
+            if self._route is None:
+                _say_why_not_direct(tracer, processors)
+        route = self._route
+        if route is None or not route.is_enabled():
             return None
-        return self._route
+        return route
 
 
-def _sole_encoded_processor(tracer: SdkTracer, processors: object) -> EncodedBatchSpanProcessor | None:
-    """The encoded processor, when it is the tracer's only processor, the SDK's own span
-    metrics are off, and the tracer has everything a direct span reads."""
-    usable = (
-        isinstance(processors, tuple)
-        and len(processors) == 1
-        and isinstance(processors[0], EncodedBatchSpanProcessor)
-        and isinstance(getattr(tracer, "_tracer_metrics", None), NoOpTracerMetrics)
-        and isinstance(getattr(tracer, "_span_limits", None), SpanLimits)
-        and isinstance(getattr(tracer, "_instrumentation_scope", None), InstrumentationScope)
-        and callable(getattr(tracer, "_is_enabled", None))
-    )
-    return processors[0] if usable else None  # type: ignore[index]
+def direct_route(tracer: SdkTracer, processors: tuple[Any, ...] | None) -> DirectRoute | None:
+    """The route for direct spans, when the encoded processor is the tracer's only processor
+    and does not hook span ending, the SDK's own span metrics are off, and the tracer has
+    everything a direct span reads; None otherwise (see :func:`why_not_direct`)."""
+    if why_not_direct(tracer, processors) is not None:
+        return None
+    internals = _upstream.tracer_internals(tracer)
+    assert internals is not None and processors is not None  # checked by why_not_direct
+    return DirectRoute(tracer, internals, processors[0])
+
+
+_told: set[str] = set()
+
+
+def _say_why_not_direct(tracer: SdkTracer, processors: tuple[Any, ...] | None) -> None:
+    """One line per process and reason when the fast path turns off: it costs CPU per span,
+    and nothing else would show it."""
+    if processors == ():
+        return  # no span is exported at all (OTEL_TRACES_EXPORTER=none): no cost to speak of
+    reason = why_not_direct(tracer, processors)
+    if reason is None or reason in _told:
+        return
+    _told.add(reason)
+    from beacon_otel.export.reporting import tell
+
+    tell("beacon-otel: spans take the SDK's slower path (direct spans are off): %s", reason)
+
+
+def why_not_direct(tracer: object, processors: tuple[Any, ...] | None) -> str | None:
+    """Why spans of this tracer cannot skip the SDK's span object (None when they can): said
+    by ``doctor`` and at start, since the fast path turning off is a 2-4x cost per span."""
+    if not isinstance(tracer, SdkTracer):
+        return f"the tracer is a {type(tracer).__module__}.{type(tracer).__qualname__}, not the SDK's"
+    if processors is None:
+        return "the SDK's span processors cannot be read (an SDK version beacon-otel does not know)"
+    others = [type(p).__qualname__ for p in processors if not isinstance(p, EncodedBatchSpanProcessor)]
+    if others:
+        return "another span processor is registered: " + ", ".join(others)
+    if not processors:
+        return "no span processor is registered"
+    if len(processors) > 1:
+        return "more than one encoded span processor is registered"
+    if _upstream.hooks_span_ending(processors[0]):
+        return f"the span processor {type(processors[0]).__qualname__} hooks span ending"
+    if _upstream.tracer_internals(tracer) is None:
+        return "the tracer records the SDK's span metrics, or lacks a field direct spans read"
+    return None
