@@ -47,6 +47,8 @@ class Scenario:
     app: Launched
     tmp: Path
     started: float = field(default_factory=time.time)
+    # The router's cost_estimate of every inference of the scenario.
+    estimates: list[float] = field(default_factory=list)
     # What Prometheus and Alertmanager said while the provider was down.
     prometheus_firing: list[dict[str, Any]] = field(default_factory=list)
     alertmanager_firing: list[dict[str, Any]] = field(default_factory=list)
@@ -68,10 +70,12 @@ def _slack(receiver: WebhookReceiver, status: str, alertname: str) -> list[dict[
     ]
 
 
-def _traffic(app: Launched) -> None:
+def _traffic(app: Launched) -> list[float]:
     """Requests of every kind the dashboard shows: routes, a 500, inference successes and
-    failures (modal-eu reports an execution failure for each inference sent to eu-west)."""
+    failures (modal-eu reports an execution failure for each inference sent to eu-west); returns
+    the router's cost estimates."""
     assert app.base_url is not None
+    estimates = []
     for _ in range(3):
         assert app.get("/providers").status_code == 200
         assert app.get("/boom").status_code == 500
@@ -82,6 +86,8 @@ def _traffic(app: Launched) -> None:
                 timeout=10,
             )
             assert response.status_code == 200
+            estimates.append(response.json()["cost_estimate"])
+    return estimates
 
 
 def _deploy(stack: Stack, status: str, seconds: int) -> None:
@@ -166,11 +172,11 @@ def scenario(
             )
             # Traffic before and after the deployments: a series' first sample already counts
             # what came before it, so rates (and the dashboard's percentiles) need a second round.
-            _traffic(app)
+            run.estimates += _traffic(app)
             for status, seconds in (("success", 95), ("failure", 240), ("success", 120)):
                 _deploy(stack, status, seconds)
             _lose_spans(stack)
-            _traffic(app)
+            run.estimates += _traffic(app)
 
             fake.set_mode(DOWN, "fail500")
             eventually(
@@ -234,6 +240,23 @@ def test_a_provider_down_fires_in_prometheus_reaches_alertmanager_and_slack_then
     ]
     assert ("firing", DOWN) in events and ("resolved", DOWN) in events
     assert events.index(("firing", DOWN)) < events.index(("resolved", DOWN))
+
+
+def test_the_inference_cost_reaches_prometheus_as_the_router_estimated_it(scenario: Scenario) -> None:
+    """beacon.inference.cost -> the Collector -> Prometheus: the sum of the router's estimates, by
+    the provider that ran each request; modal-eu's failed runs are charged and named as the
+    router names them."""
+    series = {}
+    for sample in prometheus_query(scenario.stack, "beacon_inference_cost_total"):
+        labels = sample["metric"]
+        key = (labels["beacon_provider_name"], labels["outcome"], labels.get("error_type"))
+        series[key] = float(sample["value"][1])
+    assert set(series) == {
+        ("golem-us", "success", None),
+        ("modal-eu", "failure", "provider_execution_failed"),
+    }
+    assert all(cost > 0 for cost in series.values()), series
+    assert sum(series.values()) == pytest.approx(sum(scenario.estimates), rel=1e-9)
 
 
 # --- the dashboard ----------------------------------------------------------------------------------

@@ -248,6 +248,18 @@ def _spans_named(spans: list[ReceivedSpan], name: str) -> list[ReceivedSpan]:
     return [s for s in spans if s.name == name]
 
 
+def _run_script(script: str, argument: str, env: dict[str, str]) -> None:
+    """``python -c script argument`` under beacon-otel-run, to its end (and its last export)."""
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", script, argument],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 API_SCRIPT = """
 import asyncio, sys
 from types import SimpleNamespace
@@ -285,20 +297,129 @@ def test_public_api_gives_the_same_spans(
     receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
 ) -> None:
     fake_providers.set_mode("explicit-500", "fail500")
-    result = subprocess.run(
-        ["beacon-otel-run", "python", "-c", API_SCRIPT, fake_providers.base_url],
-        env=_env(receiver),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    _run_script(API_SCRIPT, fake_providers.base_url, _env(receiver))
     spans = receiver.wait_for_spans(lambda got: len(_spans_named(got, "provider.health_check")) == 2)
     checks = {s.attributes["beacon.provider.name"]: s for s in _spans_named(spans, "provider.health_check")}
     assert checks["explicit-ok"].attributes["beacon.provider.healthy"] is True
     assert checks["explicit-ok"].attributes["beacon.provider.region"] == "eu-west"
     assert checks["explicit-500"].attributes["error.type"] == "http_500"
     assert "beacon.provider.type" not in checks["explicit-500"].attributes, "missing attributes are skipped"
+
+
+COST_ROUTER = """
+from types import SimpleNamespace
+import httpx
+
+class HybridRouter:
+    def __init__(self, base):
+        self.providers = [
+            SimpleNamespace(name="golem-us", type="golem", region="us-east", endpoint=base + "/p/golem-us"),
+            SimpleNamespace(name="modal-eu", type="modal", region="eu-west", endpoint=base + "/p/modal-eu"),
+        ]
+
+    async def run_inference(self, request):
+        provider = self.providers[request.provider]
+        async with httpx.AsyncClient() as client:
+            answer = (await client.post(provider.endpoint + "/inference", json={"model": "m"})).json()
+        result = {"success": answer.get("success") is True, "provider_used": provider.name,
+                  "cost_estimate": request.cost}
+        if not result["success"]:
+            result.update(error=answer.get("error"), error_code="PROVIDER_EXECUTION_FAILED")
+        return result
+"""
+
+COST_SCRIPT = """
+import asyncio, sys
+from types import SimpleNamespace
+import cost_router
+
+COSTS = [  # (provider index, cost_estimate)
+    (0, 0.25), (0, 2), (0, 0), (0, -1.0), (0, float("nan")), (0, True), (0, "0.5"), (0, None),
+    (1, 0.125), (1, float("inf")), (1, 0.5),
+]
+
+async def main():
+    router = cost_router.HybridRouter(sys.argv[1])
+    for provider, cost in COSTS:
+        await router.run_inference(SimpleNamespace(model="m", provider=provider, cost=cost))
+
+asyncio.run(main())
+"""
+
+
+def _latest_sums(metrics: list[ReceivedMetric], name: str) -> dict[tuple[Any, ...], Any]:
+    """A cumulative counter's last exported value per (provider, type, region, outcome, error.type)."""
+    latest: dict[tuple[Any, ...], Any] = {}
+    for metric in metrics:
+        if metric.name == name:
+            for a, value in metric.data_points:
+                key = ("beacon.provider.name", "beacon.provider.type", "beacon.provider.region", "outcome")
+                latest[(*(a.get(k) for k in key), a.get("error.type"))] = value
+    return latest
+
+
+def test_the_cost_counter_sums_the_usable_estimates(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    """Numbers that are finite and not negative are added; -1, NaN, inf, True, "0.5" and None are
+    not (their requests still count)."""
+    (tmp_path / "cost_router.py").write_text(COST_ROUTER)
+    fake_providers.set_mode("modal-eu", "execfail")
+    env = _env(receiver, BEACON_OTEL_PROVIDER_HOOKS="cost_router")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    _run_script(COST_SCRIPT, fake_providers.base_url, env)
+    receiver.wait_for_metrics(lambda got: any(m.name == "beacon.inference.cost" for m in got))
+    metrics = receiver.metrics()  # the process has exited: its last export has arrived
+
+    golem = ("golem-us", "golem", "us-east", "success", None)
+    modal = ("modal-eu", "modal", "eu-west", "failure", "provider_execution_failed")
+    assert _latest_sums(metrics, "beacon.inference.cost") == {golem: 0.25 + 2 + 0, modal: 0.125 + 0.5}
+    assert _latest_sums(metrics, "beacon.inference.requests") == {golem: 8, modal: 3}
+    (cost,) = {(m.unit, m.kind, m.is_monotonic) for m in metrics if m.name == "beacon.inference.cost"}
+    assert cost == ("{USD}", "sum", True)
+    spans = receiver.wait_for_spans(lambda got: len(_spans_named(got, "inference")) == 11)
+    recorded = sorted(
+        s.attributes["beacon.inference.cost_estimate"]
+        for s in _spans_named(spans, "inference")
+        if "beacon.inference.cost_estimate" in s.attributes
+    )
+    assert recorded == [0, 0.125, 0.25, 0.5, 2], "the span carries only a usable estimate too"
+
+
+def test_a_provider_execution_failure_in_the_demo_router_is_named_as_the_router_names_it(
+    receiver: OtlpReceiver, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    """modal-eu answers 200 with success false: the demo router reports PROVIDER_EXECUTION_FAILED
+    (stage provider_execution), as the real one does, and the telemetry says so: not KeyError."""
+    port = free_port()
+    fake_providers.set_mode("modal-eu", "execfail")
+    env = _env(
+        receiver,
+        DEMO_PROVIDERS=fake_providers.spec("modal-eu", "modal", "eu-west"),
+        BEACON_OTEL_PROVIDER_HOOKS="demo_router.router",
+    )
+    with launch(uvicorn_command(port), env, tmp_path, port) as app:
+        answer = httpx.post(
+            f"{app.base_url}/inference", json={"model": "llama-3", "prompt": "hi"}, timeout=10
+        ).json()
+        spans = receiver.wait_for_spans(lambda got: bool(_spans_named(got, "inference")))
+        metrics = receiver.wait_for_metrics(
+            lambda got: (
+                bool(_latest_sums(got, "beacon.inference.cost"))
+                and bool(_latest_sums(got, "beacon.inference.requests"))
+            )
+        )
+    assert answer["success"] is False and answer["error_code"] == "PROVIDER_EXECUTION_FAILED"
+    assert answer["failure"]["stage"] == "provider_execution"
+    (span,) = _spans_named(spans, "inference")
+    assert span.attributes["error.type"] == "provider_execution_failed"
+    assert span.attributes["beacon.inference.error_code"] == "PROVIDER_EXECUTION_FAILED"
+    assert span.attributes["beacon.inference.failure_stage"] == "provider_execution"
+    assert span.status_code == 2 and span.status_message == "provider_execution_failed: CUDA out of memory"
+    failed = ("modal-eu", "modal", "eu-west", "failure", "provider_execution_failed")
+    assert set(_latest_sums(metrics, "beacon.inference.requests")) == {failed}
+    (charged,) = _latest_sums(metrics, "beacon.inference.cost").values()
+    assert charged == span.attributes["beacon.inference.cost_estimate"] == answer["cost_estimate"] > 0
 
 
 # --- hooking rules, in process (no SDK installed: the spans are no-ops, the behaviour is not) ---

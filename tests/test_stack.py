@@ -22,6 +22,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from beacon_otel.stack import addresses
+from beacon_otel.stack.build import go_is_new_enough, go_version_key
 from beacon_otel.stack.up import Stack
 from beacon_otel.testing.otlp_receiver import OtlpReceiver
 from tests.conftest import FakeProviders
@@ -427,15 +428,62 @@ def test_stack_build_without_go_says_what_to_install(tmp_path: Path) -> None:
     env["PATH"] = f"{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin"
     if any((Path(folder) / "go").exists() for folder in env["PATH"].split(os.pathsep)):
         env["PATH"] = str(BIN)
-    result = subprocess.run(
+    result = _stack_build(env)
+    assert result.returncode == 1
+    assert "Go is not installed" in result.stderr and "Go 1.26" in result.stderr
+
+
+def _stack_build(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "beacon_otel.cli", "stack", "build"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_stack_build_with_a_go_below_the_patch_level_names_both_versions(tmp_path: Path) -> None:
+    """A `go` that answers go1.26.6 (Prometheus needs 1.26.7): refused before anything is built."""
+    fake_go = tmp_path / "go"
+    fake_go.write_text('#!/bin/sh\n[ "$1 $2" = "env GOVERSION" ] && echo go1.26.6 && exit 0\nexit 3\n')
+    fake_go.chmod(0o755)
+    env = clean_env(BEACON_OTEL_STACK_CACHE=str(tmp_path / "cache"))
+    env["PATH"] = f"{tmp_path}{os.pathsep}{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    result = _stack_build(env)
     assert result.returncode == 1
-    assert "Go is not installed" in result.stderr and "Go 1.26" in result.stderr
+    assert f"{fake_go} is go1.26.6, older than the Go 1.26.7 the stack needs" in result.stderr, result.stderr
+    assert not (tmp_path / "cache" / "bin").exists(), "nothing is built with a Go that is too old"
+
+
+@pytest.mark.parametrize(
+    ("version", "new_enough"),
+    [
+        ("go1.26.7", True),
+        ("go1.26.8", True),
+        ("go1.26.10", True),
+        ("go1.27rc1", True),
+        ("go1.27beta2", True),
+        ("go1.27.0 X:fieldtrack", True),
+        ("devel go1.27-0a1b2c3 Tue Jan 6 2026", True),
+        ("go2.0.0", True),
+        ("go1.26.6", False),
+        ("go1.26", False),
+        ("go1.26rc2", False),
+        ("go1.25.12", False),
+        ("go1.9.9", False),
+        ("", False),
+        ("gccgo", False),
+    ],
+)
+def test_go_versions_compare_like_go_releases(version: str, new_enough: bool) -> None:
+    assert go_is_new_enough(version, (1, 26, 7)) is new_enough
+
+
+def test_pre_releases_come_before_their_release() -> None:
+    order = ["go1.26", "go1.26.6", "go1.27beta1", "go1.27rc1", "go1.27rc2", "go1.27", "go1.27.1", "go1.100.0"]
+    keys = [key for key in map(go_version_key, order) if key is not None]
+    assert len(keys) == len(order) and keys == sorted(set(keys))
 
 
 def test_a_part_that_fails_to_start_stops_the_others_and_says_why(tmp_path: Path) -> None:

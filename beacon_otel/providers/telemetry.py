@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -95,6 +96,13 @@ class ProviderTelemetry:
         )
         self.inference_requests = meter.create_counter(
             "beacon.inference.requests", unit="{request}", description="Routed inference requests."
+        )
+        # The router prices providers in US dollars per second (cost_estimate = seconds x price).
+        # An annotation, not a UCUM unit: Prometheus names the series beacon_inference_cost_total.
+        self.inference_cost = meter.create_counter(
+            "beacon.inference.cost",
+            unit="{USD}",
+            description="Estimated cost of routed inference requests, as the router reports it.",
         )
 
     @asynccontextmanager
@@ -201,15 +209,15 @@ class ProviderTelemetry:
             provider_attrs["beacon.provider.name"] = plain_text(provider_name)
         span.set_attributes(provider_attrs)
         span.set_attribute("beacon.inference.success", outcome.ok)
-        cost = result_field(result, "cost_estimate")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            span.set_attribute("beacon.inference.cost_estimate", float(cost))
+        cost = cost_estimate(result)
+        if cost is not None:
+            span.set_attribute("beacon.inference.cost_estimate", cost)
         if not outcome.ok:
             span.set_attribute("error.type", outcome.error_type or "unknown")
             span.set_attributes(_failure_attributes(result))
             span.set_status(Status(StatusCode.ERROR, f"{outcome.error_type}: {outcome.message}"))
         labels: dict[str, Any] = {"outcome": outcome.label}
-        for key in ("beacon.provider.name", "beacon.provider.region"):
+        for key in ("beacon.provider.name", "beacon.provider.type", "beacon.provider.region"):
             if key in provider_attrs:
                 labels[key] = provider_attrs[key]
         if model is not None:
@@ -218,6 +226,22 @@ class ProviderTelemetry:
             labels["error.type"] = outcome.error_type or "unknown"
         self.inference_duration.record(duration, labels)
         self.inference_requests.add(1, labels)
+        if cost is not None:
+            self.inference_cost.add(cost, labels)
+
+
+def cost_estimate(result: Any) -> float | None:
+    """The router's ``cost_estimate`` when it is a usable amount: a number (not a bool), finite
+    and not negative; None otherwise, so that a bad value never reaches the cost counter (which
+    would refuse a negative one) or the span."""
+    cost = result_field(result, "cost_estimate")
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+        return None
+    try:
+        amount = float(cost)
+    except OverflowError:  # an int too large for a float
+        return None
+    return amount if math.isfinite(amount) and amount >= 0 else None
 
 
 def request_attributes(request: Any) -> dict[str, Any]:

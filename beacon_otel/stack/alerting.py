@@ -77,10 +77,9 @@ def _literal(value: str) -> Callable[[re.Match[str]], str]:
 
 
 def scrape_interval(env: Mapping[str, str]) -> str:
-    value = env.get(SCRAPE_INTERVAL) or DEFAULT_SCRAPE_INTERVAL
-    if not _INTERVAL.fullmatch(value):
-        raise StackError(f"{SCRAPE_INTERVAL}={value!r}: expected a duration such as 15s, 500ms or 1m")
-    return value
+    return alertmanager_config.duration_setting(
+        env, SCRAPE_INTERVAL, DEFAULT_SCRAPE_INTERVAL, _INTERVAL, "15s, 500ms or 1m"
+    )
 
 
 def prometheus_child(
@@ -96,20 +95,17 @@ def prometheus_child(
             rule_files(env, collector),
         )
     )
-    listen = resolved[addresses.PROMETHEUS.variable]
-    return Child(
-        name="prometheus",
-        command=[
-            str(prometheus_binary(env)),
+    return _web_server(
+        "prometheus",
+        prometheus_binary(env),
+        [
             f"--config.file={config}",
             f"--storage.tsdb.path={data_dir(env) / 'prometheus'}",
             f"--storage.tsdb.retention.time={RETENTION}",
-            f"--web.listen-address={listen}",
-            f"--web.external-url=http://{listen}/",
         ],
-        env=env,
-        log=logs / "prometheus.log",
-        ready_url=f"http://{listen}/-/ready",
+        resolved[addresses.PROMETHEUS.variable],
+        env,
+        logs,
     )
 
 
@@ -117,18 +113,33 @@ def alertmanager_child(
     env: Mapping[str, str], resolved: Mapping[str, str], collector: Path, run: Path, logs: Path
 ) -> Child:
     config = alertmanager_config.write(env, run / "alertmanager", collector / "alertmanager" / "templates")
-    listen = resolved[addresses.ALERTMANAGER.variable]
-    return Child(
-        name="alertmanager",
-        command=[
-            str(alertmanager_binary(env)),
+    return _web_server(
+        "alertmanager",
+        alertmanager_binary(env),
+        [
             f"--config.file={config}",
             f"--storage.path={data_dir(env) / 'alertmanager'}",
-            f"--web.listen-address={listen}",
-            f"--web.external-url=http://{listen}/",
             "--cluster.listen-address=",  # one instance: no gossip port
         ],
+        resolved[addresses.ALERTMANAGER.variable],
+        env,
+        logs,
+    )
+
+
+def _web_server(
+    name: str, binary: Path, flags: list[str], listen: str, env: Mapping[str, str], logs: Path
+) -> Child:
+    """Prometheus or Alertmanager: both take the same web flags and answer ``/-/ready``."""
+    return Child(
+        name=name,
+        command=[
+            str(binary),
+            *flags,
+            f"--web.listen-address={listen}",
+            f"--web.external-url=http://{listen}/",
+        ],
         env=env,
-        log=logs / "alertmanager.log",
+        log=logs / f"{name}.log",
         ready_url=f"http://{listen}/-/ready",
     )

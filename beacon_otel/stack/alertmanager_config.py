@@ -31,13 +31,19 @@ GROUP_INTERVAL = "BEACON_ALERT_GROUP_INTERVAL"
 REPEAT_INTERVAL = "BEACON_ALERT_REPEAT_INTERVAL"
 
 RECEIVER = "oncall"
-_DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
+# Prometheus's duration syntax, which Alertmanager shares.
+DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
 
 
-def _duration(env: Mapping[str, str], variable: str, default: str) -> str:
+def duration_setting(
+    env: Mapping[str, str], variable: str, default: str, form: re.Pattern[str] = DURATION,
+    examples: str = "30s, 5m or 4h",
+) -> str:  # fmt: skip
+    """A duration variable of the stack, ``default`` when unset; a StackError naming it when its
+    value is not of ``form``."""
     value = env.get(variable) or default
-    if not _DURATION.fullmatch(value):
-        raise StackError(f"{variable}={value!r}: expected a duration such as 30s, 5m or 4h")
+    if not form.fullmatch(value):
+        raise StackError(f"{variable}={value!r}: expected a duration such as {examples}")
     return value
 
 
@@ -86,7 +92,7 @@ def check(env: Mapping[str, str]) -> None:
     """Every BEACON_ALERT_* variable, checked before anything starts (a StackError names it)."""
     receivers(env)
     for variable, default in ((GROUP_WAIT, "30s"), (GROUP_INTERVAL, "5m"), (REPEAT_INTERVAL, "4h")):
-        _duration(env, variable, default)
+        duration_setting(env, variable, default)
 
 
 def build(env: Mapping[str, str], secrets: Path, templates: Path) -> dict[str, Any]:
@@ -102,9 +108,9 @@ def build(env: Mapping[str, str], secrets: Path, templates: Path) -> dict[str, A
             {"url_file": str(_secret(secrets, "webhook-url", webhook)), "send_resolved": True}
         ]
     timing = {
-        "group_wait": _duration(env, GROUP_WAIT, "30s"),
-        "group_interval": _duration(env, GROUP_INTERVAL, "5m"),
-        "repeat_interval": _duration(env, REPEAT_INTERVAL, "4h"),
+        "group_wait": duration_setting(env, GROUP_WAIT, "30s"),
+        "group_interval": duration_setting(env, GROUP_INTERVAL, "5m"),
+        "repeat_interval": duration_setting(env, REPEAT_INTERVAL, "4h"),
     }
     # Critical alerts wait less and repeat more often, unless the timings are set explicitly.
     critical = {

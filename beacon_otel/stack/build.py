@@ -24,7 +24,9 @@ from beacon_otel.stack.paths import StackError, bin_dir, cache_dir, collector_di
 COLLECTOR_RELEASE = "0.161.0"
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
-MINIMUM_GO = (1, 26)
+# Prometheus v0.316.0's go.mod asks for go 1.26.7; a Go below it would fetch a newer toolchain,
+# which GOTOOLCHAIN=local forbids.
+MINIMUM_GO = (1, 26, 7)
 
 COLLECTOR_BINARY = "otelcol-beacon"
 JAEGER_BINARY = "jaeger"
@@ -46,19 +48,41 @@ def jaeger_binary(env: Mapping[str, str] = os.environ) -> Path:
 def go_command(env: Mapping[str, str] = os.environ) -> str:
     """The ``go`` on PATH, checked to be new enough; a StackError saying what to install otherwise."""
     minimum = ".".join(map(str, MINIMUM_GO))
+    install = _INSTALL_GO.format(minimum=minimum)
     go = shutil.which("go", path=env.get("PATH"))
     if go is None:
         raise StackError(
             "Go is not installed (no `go` on PATH): the stack's Collector and Jaeger are built from their "
-            "Go modules; " + _INSTALL_GO.format(minimum=minimum)
+            "Go modules; " + install
         )
-    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=dict(env)).stdout
-    match = re.match(r"go(\d+)\.(\d+)", version.strip())
-    if match is None or (int(match[1]), int(match[2])) < MINIMUM_GO:
-        raise StackError(
-            f"{go} is {version.strip() or 'of an unknown version'}: " + _INSTALL_GO.format(minimum=minimum)
-        )
+    answer = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=dict(env))
+    version = answer.stdout.strip()
+    if go_version_key(version) is None:
+        raise StackError(f"{go} names no Go version (`go env GOVERSION` answered {version!r}): {install}")
+    if not go_is_new_enough(version, MINIMUM_GO):
+        raise StackError(f"{go} is {version}, older than the Go {minimum} the stack needs: {install}")
     return go
+
+
+# go1.26.8, go1.26 (a .0 release named the old way), go1.27rc1, go1.27beta2, devel go1.27-abc...
+_GO_VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+)|(beta|rc)(\d+))?")
+_STAGES = {"beta": 0, "rc": 1, None: 2}  # a pre-release comes before its .0 release
+
+
+def go_version_key(version: str) -> tuple[int, int, int, int, int] | None:
+    """``go env GOVERSION``'s answer as a key that sorts like Go's releases:
+    (major, minor, patch, stage, pre-release number); None when it names no version."""
+    match = _GO_VERSION.search(version)
+    if match is None:
+        return None
+    major, minor, patch, stage, number = match.groups()
+    return (int(major), int(minor), int(patch or 0), _STAGES[stage], int(number or 0))
+
+
+def go_is_new_enough(version: str, minimum: tuple[int, int, int]) -> bool:
+    """Whether the Go named by ``version`` is the release ``minimum`` or a later one."""
+    key = go_version_key(version)
+    return key is not None and key >= (*minimum, _STAGES[None], 0)
 
 
 def go_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -28,6 +28,9 @@ DEFAULT_COST_PER_SECOND: dict[ProviderType, float] = {"golem": 0.0001, "modal": 
 
 PROVIDERS_ENV = "DEMO_PROVIDERS"
 
+# The real router's code for a run the provider reports as failed (in a 200 answer).
+EXECUTION_FAILED = "PROVIDER_EXECUTION_FAILED"
+
 
 @dataclass
 class Provider:
@@ -143,7 +146,7 @@ class HybridRouter:
                 timeout=self.inference_timeout,
             )
             response.raise_for_status()
-            output = str(response.json()["output"])
+            answer = response.json()
         except Exception as e:
             # Like the real router: mark it down and let the next check revive it.
             provider.healthy = False
@@ -158,13 +161,39 @@ class HybridRouter:
                 execution_time=time.perf_counter() - started,
             )
         elapsed = time.perf_counter() - started
+        # Like the real router, the provider's time is charged whether its run succeeded or not.
+        cost = elapsed * provider.cost_per_second
+        failure = _execution_failure(answer)
+        if failure is not None:
+            logger.warning(
+                f"Provider {provider.name} reported an execution failure: {failure}",
+                extra={"provider": provider.name, "region": provider.region},
+            )
+            return _result(
+                success=False,
+                error=failure,
+                error_code=EXECUTION_FAILED,
+                failure={"code": EXECUTION_FAILED, "stage": "provider_execution", "message": failure},
+                provider_used=provider.name,
+                execution_time=elapsed,
+                cost_estimate=cost,
+            )
         return _result(
             success=True,
-            response=output,
+            response=str(answer.get("output") or answer.get("response") or ""),
             provider_used=provider.name,
             execution_time=elapsed,
-            cost_estimate=elapsed * provider.cost_per_second,
+            cost_estimate=cost,
         )
+
+
+def _execution_failure(answer: object) -> str | None:
+    """What went wrong when a provider answered 200 but its run failed: a golem node says
+    ``"success": false``, a Modal endpoint a ``status`` other than ``success``. None on success."""
+    if not isinstance(answer, dict):
+        return "the provider's answer is not a JSON object"
+    failed = answer.get("success") is False or answer.get("status", "success") != "success"
+    return str(answer.get("error") or "provider execution failed") if failed else None
 
 
 def _result(
@@ -172,6 +201,8 @@ def _result(
     success: bool,
     response: str | None = None,
     error: str | None = None,
+    error_code: str | None = None,
+    failure: dict[str, str] | None = None,
     provider_used: str | None = None,
     execution_time: float = 0.0,
     cost_estimate: float = 0.0,
@@ -181,6 +212,8 @@ def _result(
         "success": success,
         "response": response,
         "error": error,
+        "error_code": error_code,
+        "failure": failure,
         "provider_used": provider_used,
         "execution_time": execution_time,
         "cost_estimate": cost_estimate,
