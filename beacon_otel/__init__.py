@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+__all__ = ["__version__", "configure"]
+
 __version__ = "0.1.0"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from beacon_otel._upstream import Configurator, Distro
 
+__all__ = ["BeaconConfigurator", "BeaconDistro"]
+
 # Libraries beacon-otel instruments itself; the generic instrumentor entry points for them
 # are skipped so that nothing is instrumented twice.
 _OWN_INSTRUMENTATIONS = frozenset({"fastapi", "starlette", "asgi", "httpx", "asyncpg"})
