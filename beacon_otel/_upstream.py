@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     class Configurator(BaseConfigurator):
         def configure_process(self) -> None: ...
 
-    class Distro(BaseDistro):
+    class Distro(BaseDistro):  # type: ignore[misc]  # an untyped namespace package to mypy
         pass
 
     class ReceivingMetricReader(MetricReader):
@@ -85,7 +85,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 def _configurator() -> type:
     base: Any = importlib.import_module("opentelemetry.sdk._configuration")._BaseConfigurator
 
-    class Configurator(base):
+    class Configurator(base):  # type: ignore[misc]
         """A configurator for ``opentelemetry-instrument`` whose work is ``configure_process``."""
 
         def configure_process(self) -> None:
@@ -100,7 +100,7 @@ def _configurator() -> type:
 def _distro() -> type:
     base: Any = importlib.import_module("opentelemetry.instrumentation.distro").BaseDistro
 
-    class Distro(base):
+    class Distro(base):  # type: ignore[misc]
         """A distro that configures nothing itself (the configurator does)."""
 
         def _configure(self, **kwargs: Any) -> None:

@@ -35,7 +35,7 @@ class FastGrpcSpanExporter(EncodedGrpcExport, _GrpcSpanExporter):
         return self._encoder.encode(items)
 
 
-class FastGrpcLogExporter(EncodedGrpcExport, GrpcLogExporter):
+class FastGrpcLogExporter(EncodedGrpcExport, GrpcLogExporter):  # type: ignore[misc]  # mypy: Any
     """OTLP/gRPC log exporter for requests encoded by :mod:`beacon_otel.export.log_encoding`."""
 
     service_method = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"

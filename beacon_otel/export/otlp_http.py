@@ -58,7 +58,7 @@ class FastHttpSpanExporter(_HttpSpanExporter):
         )
 
 
-class FastHttpLogExporter(HttpLogExporter):
+class FastHttpLogExporter(HttpLogExporter):  # type: ignore[misc]  # mypy: Any
     """OTLP/HTTP (protobuf) log exporter for already-encoded requests."""
 
     def export_payload(self, payload: bytes, count: int = 1) -> LogRecordExportResult:

@@ -38,6 +38,6 @@ def instrument_asyncpg(module: ModuleType, settings: Settings) -> None:
         return
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    instrumentor = AsyncPGInstrumentor(capture_parameters=False)
+    instrumentor = AsyncPGInstrumentor(capture_parameters=False)  # type: ignore[no-untyped-call]
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument()

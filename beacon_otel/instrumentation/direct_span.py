@@ -27,7 +27,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
@@ -316,8 +316,8 @@ class DirectSpanStarter:
             trace_state = None if parent_context is None else parent_context.trace_state
         else:
             sampling = tracer.sampler.should_sample(parent, trace_id, name, self._kind, attributes, ())
-            sampled = sampling.decision.is_sampled()
-            recording = sampling.decision.is_recording()
+            sampled = sampling.decision is Decision.RECORD_AND_SAMPLE
+            recording = sampled or sampling.decision is Decision.RECORD_ONLY
             trace_state = sampling.trace_state
             # The sampler hands back the attributes the span starts with (its own added, if any).
             attributes = dict(sampling.attributes)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import asyncpg
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -42,15 +43,15 @@ JSON = "application/json"
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,  # frozen or too slow: BEACON_OTEL_SINK_DB_TIMEOUT
-    database.asyncpg.PostgresConnectionError,
-    database.asyncpg.InterfaceError,
-    database.asyncpg.CannotConnectNowError,
-    database.asyncpg.TooManyConnectionsError,
-    database.asyncpg.AdminShutdownError,
-    database.asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
     # A connection that Postgres dropped in the middle of an operation ("cannot switch to state
     # 15; another operation is in progress"): seen while Postgres restarts.
-    database.asyncpg.InternalClientError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -199,7 +200,7 @@ class SinkApp:
             except _UNAVAILABLE as error:
                 logger.warning("beacon-otel sink: Postgres unavailable (%s: %s)", type(error).__name__, error)
                 raise self._retry_later("Postgres is unavailable") from None
-            except database.asyncpg.PostgresError as error:
+            except asyncpg.PostgresError as error:
                 logger.error("beacon-otel sink: a batch was refused by Postgres: %s", error)
                 raise self._retry_later(f"Postgres refused the batch: {error}") from None
         response = ExportTraceServiceResponse()
@@ -234,7 +235,11 @@ def _decode_and_map(
 
 def _error_body(message: str, as_json: bool) -> bytes:
     status = status_pb2.Status(message=message)
-    return json_format.MessageToJson(status, indent=None).encode() if as_json else status.SerializeToString()
+    if as_json:
+        text: str = json_format.MessageToJson(status, indent=None)
+        return text.encode()
+    encoded: bytes = status.SerializeToString()
+    return encoded
 
 
 async def _respond(
