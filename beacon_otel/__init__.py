@@ -1,4 +1,11 @@
-"""beacon-otel: the OpenTelemetry distribution for Project Beacon's hybrid router."""
+"""beacon-otel: the OpenTelemetry distribution for Project Beacon's hybrid router.
+
+The package is layered, and every import goes down the layers: entry points (this module's
+``configure``, ``startup``, ``cli``, ...) -> ``sdk`` (builds and wires the providers) ->
+``instrumentation``, ``providers``, ``logs`` (record telemetry) -> ``export`` (encode and send);
+``settings``, ``scrubbing``, ``_upstream`` and ``legacy_trace`` are shared by all. See
+docs/development.md ("Which module may import which"); tests/test_layering.py checks it.
+"""
 
 from __future__ import annotations
 

@@ -7,16 +7,14 @@ once per process and keeps a handle so that they can be flushed and shut down.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, propagate, trace
-from opentelemetry._logs import set_logger_provider
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -32,6 +30,8 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from beacon_otel import _upstream
+from beacon_otel.export.added_metrics import WithHttpMetrics
 from beacon_otel.export.encoded_queue import EncodedBatchQueue
 from beacon_otel.export.exporters import (
     ResilientLogExporter,
@@ -44,7 +44,13 @@ from beacon_otel.export.log_encoding import EncodedLogRecordProcessor, LogBatchE
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.instrumentation import http_metrics
-from beacon_otel.instrumentation.http_metrics import FastHttpMetrics, WithHttpMetrics
+from beacon_otel.instrumentation.exemplars import (
+    EXEMPLAR_FILTER_VARIABLE,
+    ExemplarFilterName,
+    exemplar_filter_named,
+    sdk_exemplar_filter,
+)
+from beacon_otel.instrumentation.http_metrics import FastHttpMetrics
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter
 from beacon_otel.scrubbing import Scrubber
@@ -89,9 +95,7 @@ def build_resource(settings: Settings) -> Resource:
 
 
 def _sdk_resource() -> Resource:
-    from opentelemetry.sdk.resources import _DEFAULT_RESOURCE  # the telemetry.sdk.* attributes
-
-    return _DEFAULT_RESOURCE
+    return _upstream.default_resource()  # the telemetry.sdk.* attributes
 
 
 def _version() -> str:
@@ -137,7 +141,7 @@ class Telemetry:
     settings: Settings
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
-    logger_provider: LoggerProvider
+    logger_provider: _upstream.LoggerProvider
     reporter: ExportReporter
     scrubber: Scrubber
     readers: list[MetricReader] = field(default_factory=list)
@@ -185,6 +189,19 @@ def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> N
     )
 
 
+def _exemplar_filter(settings: Settings) -> ExemplarFilterName:
+    """``OTEL_METRICS_EXEMPLAR_FILTER``, for the meter provider and the HTTP aggregation alike;
+    a value the SDK does not know gets its default and a warning, not an app without telemetry."""
+    value = getattr(settings, "metrics_exemplar_filter", None)
+    if value is None:
+        # Until Settings reads the variable (it is read where the SDK itself would read it).
+        value = os.environ.get(EXEMPLAR_FILTER_VARIABLE)
+    name, problem = exemplar_filter_named(value)
+    if problem:
+        logging.getLogger("beacon_otel").warning("beacon-otel: %s", problem)
+    return name
+
+
 def build_telemetry(settings: Settings) -> Telemetry:
     """Create (but do not install) the three providers with their exporters."""
     reporter = ExportReporter(settings.export_error_interval)
@@ -213,7 +230,10 @@ def build_telemetry(settings: Settings) -> Telemetry:
             processor = SimpleSpanProcessor(span_exporter)
         tracer_provider.add_span_processor(processor)
 
-    fast_http_metrics = FastHttpMetrics(resource, InstrumentationScope(http_metrics.SCOPE_NAME, _version()))
+    exemplar_filter = _exemplar_filter(settings)
+    fast_http_metrics = FastHttpMetrics(
+        resource, InstrumentationScope(http_metrics.SCOPE_NAME, _version()), exemplar_filter=exemplar_filter
+    )
     readers: list[MetricReader] = []
     for metric_exporter in metric_exporters(settings, reporter):
         exporters.append(metric_exporter)
@@ -223,13 +243,18 @@ def build_telemetry(settings: Settings) -> Telemetry:
                 export_interval_millis=settings.metric_export_interval_ms,
             )
         )
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    meter_provider = MeterProvider(
+        resource=resource,
+        metric_readers=readers,
+        exemplar_filter=sdk_exemplar_filter(exemplar_filter),
+        shutdown_on_exit=False,
+    )
     _observe_drops(meter_provider, reporter)
     if settings.http_server_metrics:
         fast_http_metrics.register_active_requests(meter_provider, _version())
     fast_http_metrics.register_client_active_requests(meter_provider, _version())
 
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider = _upstream.LoggerProvider(resource=resource, shutdown_on_exit=False)
     log_queue: EncodedBatchQueue | None = None
     log_encoder = LogBatchEncoder(resource, scrubber)
     for log_exporter in log_exporters(settings, reporter, scrubber):
@@ -242,7 +267,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
         else:
             log_batch = settings.log_batch
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(
+                _upstream.BatchLogRecordProcessor(
                     log_exporter,
                     max_queue_size=log_batch.max_queue_size,
                     schedule_delay_millis=log_batch.schedule_delay_ms,
@@ -282,7 +307,7 @@ def install(telemetry: Telemetry) -> None:
     """Make the providers and propagator global for this process."""
     trace.set_tracer_provider(telemetry.tracer_provider)
     metrics.set_meter_provider(telemetry.meter_provider)
-    set_logger_provider(telemetry.logger_provider)
+    _upstream.set_logger_provider(telemetry.logger_provider)
     if telemetry.http_metrics is not None:
         http_metrics.install(telemetry.http_metrics, telemetry.meter_provider)
     propagate.set_global_textmap(build_propagator(telemetry.settings))

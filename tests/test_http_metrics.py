@@ -39,13 +39,13 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from beacon_otel.export.added_metrics import WithHttpMetrics
 from beacon_otel.instrumentation.http_metrics import (
     DURATION_BUCKETS,
     DURATION_NAME,
     SCOPE_NAME,
     FastHttpMetrics,
     SeriesKey,
-    WithHttpMetrics,
     series_attributes,
 )
 
@@ -672,3 +672,86 @@ def test_server_metrics_is_the_fast_one_only_when_installed_for_the_global_provi
         },
     )
     assert lines["sdk_points"] == repr([expected_point])
+
+
+# -- 11. a bound on the number of series ----------------------------------------------------------
+
+OVERFLOW = {"otel.metric.overflow": True}
+
+
+def route_key(route: str) -> SeriesKey:
+    return ("GET", "http", route, 200, None)
+
+
+def test_series_beyond_the_limit_count_in_one_overflow_point() -> None:
+    fast = FastHttpMetrics(RESOURCE, InstrumentationScope(SCOPE_NAME, VERSION), series_limit=3)
+    p = pipeline(fast=fast)
+    for route, seconds in [("/1", 0.01), ("/2", 0.02), ("/3", 0.3), ("/4", 4.0), ("/1", 0.01), ("/3", 0.3)]:
+        serve(fast, route_key(route), seconds)
+
+    points = duration_points(p.export())
+    assert set(points) == {
+        frozenset(series_attributes(route_key("/1")).items()),
+        frozenset(series_attributes(route_key("/2")).items()),
+        frozenset(OVERFLOW.items()),
+    }, "the limit counts the overflow point: two series and the overflow"
+    overflow = points[frozenset(OVERFLOW.items())]
+    assert (overflow.count, overflow.sum, overflow.min, overflow.max) == (3, pytest.approx(4.6), 0.3, 4.0)
+    assert list(overflow.bucket_counts) == buckets_with(7, 7, 11)
+    assert points[frozenset(series_attributes(route_key("/1")).items())].count == 2, (
+        "a known series keeps counting"
+    )
+    assert sum(point.count for point in points.values()) == 6, "no duration is lost"
+
+
+def test_the_default_limit_is_2000_points_per_histogram() -> None:
+    p = pipeline()
+    for index in range(2100):
+        serve(p.fast, route_key(f"/r{index}"), 0.01)
+    serve(p.fast, KEY_A, 0.01)
+
+    points = duration_points(p.export())
+    assert len(points) == 2000
+    assert points[frozenset(OVERFLOW.items())].count == 102
+    assert frozenset(series_attributes(route_key("/r1998")).items()) in points
+    assert frozenset(series_attributes(route_key("/r1999")).items()) not in points
+
+
+def test_each_exporter_bounds_its_own_series_and_a_delta_one_starts_afresh() -> None:
+    fast = FastHttpMetrics(RESOURCE, InstrumentationScope(SCOPE_NAME, VERSION), series_limit=3)
+    p = pipeline(DELTA, CUMULATIVE, fast=fast)
+    delta, cumulative = 0, 1
+    for route in ("/1", "/2", "/3"):
+        serve(fast, route_key(route), 0.01)
+    assert frozenset(OVERFLOW.items()) in duration_points(p.export(delta))
+
+    serve(fast, route_key("/3"), 0.01)
+    serve(fast, route_key("/4"), 0.01)
+    fresh = duration_points(p.export(delta))
+    assert set(fresh) == {frozenset(series_attributes(route_key(r)).items()) for r in ("/3", "/4")}
+    kept = duration_points(p.export(cumulative))
+    assert kept[frozenset(OVERFLOW.items())].count == 3, "/3 twice and /4 stay in the cumulative overflow"
+    assert len(kept) == 3
+
+
+def test_the_client_histogram_has_a_bound_of_its_own() -> None:
+    fast = FastHttpMetrics(RESOURCE, InstrumentationScope(SCOPE_NAME, VERSION), series_limit=2)
+    p = pipeline(fast=fast)
+    serve(fast, KEY_A, 0.01)
+    for host in ("a.example", "b.example"):
+        fast.client_request_started("GET", host, 443)
+        fast.client_request_ended(0.01, ("GET", host, 443, 200, None))
+
+    data = p.export()
+    assert list(duration_points(data)) == [frozenset(ATTRS_A.items())], "the server series are not touched"
+    client = find(data, "http.client.request.duration")
+    assert client is not None and isinstance(client.data, HistogramData)
+    assert [dict(point.attributes or {}) for point in client.data.data_points] == [
+        {
+            "http.request.method": "GET",
+            "server.address": "a.example",
+            "server.port": 443,
+            "http.response.status_code": 200,
+        },
+        OVERFLOW,
+    ]

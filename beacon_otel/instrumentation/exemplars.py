@@ -1,0 +1,92 @@
+"""Which request durations become exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``), and what an
+exemplar keeps of one.
+
+The filter has the SDK's meaning: ``trace_based`` (the default) keeps a duration measured under
+a sampled span, ``always_on`` every duration, ``always_off`` none. The span that counts is the
+request's own: the instrumentations hand it over with the duration, which costs nothing, where
+asking the context for the current span would cost a look-up per request and, once the span has
+ended and left the context, find its parent instead.
+
+What is kept follows the SDK's reservoir for explicit-bucket histograms (its
+``AlignedHistogramBucketExemplarReservoir``): per series and bucket, the last duration of the
+collection interval, with the time it was measured and, under a valid span, that span's ids.
+Each collection hands the kept ones over and starts empty, cumulative exporters included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import time_ns
+from typing import Literal, get_args
+
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.trace import Span
+
+ExemplarFilterName = Literal["trace_based", "always_on", "always_off"]
+EXEMPLAR_FILTERS: tuple[ExemplarFilterName, ...] = get_args(ExemplarFilterName)
+DEFAULT_EXEMPLAR_FILTER: ExemplarFilterName = "trace_based"
+EXEMPLAR_FILTER_VARIABLE = "OTEL_METRICS_EXEMPLAR_FILTER"
+
+# One kept measurement: (value, time_unix_nano, span_id, trace_id); no ids without a valid span.
+Kept = tuple[float, int, int | None, int | None]
+Sampler = Callable[[float, Span | None], Kept | None]
+
+
+def exemplar_filter_named(value: str | None) -> tuple[ExemplarFilterName, str | None]:
+    """The filter ``value`` names (unset or empty: the default), and a warning when it names none.
+
+    The SDK would refuse such a value by raising while the meter provider is built, which would
+    leave the app without any telemetry; here it gets the SDK's default and one warning instead.
+    """
+    if value is None or not value.strip():
+        return DEFAULT_EXEMPLAR_FILTER, None
+    wanted = value.strip().lower()
+    for name in EXEMPLAR_FILTERS:
+        if wanted == name:
+            return name, None
+    return DEFAULT_EXEMPLAR_FILTER, (
+        f"{EXEMPLAR_FILTER_VARIABLE}={value!r} is not one of {', '.join(EXEMPLAR_FILTERS)}: metrics "
+        f"keep exemplars as with the SDK's default, {DEFAULT_EXEMPLAR_FILTER} (measurements made "
+        "under a sampled span)"
+    )
+
+
+def sdk_exemplar_filter(name: ExemplarFilterName) -> ExemplarFilter:
+    """The SDK's filter of that name, for the meter provider: the SDK's instruments (and the
+    HTTP histograms when they fall back to them) then keep exemplars by the same rule."""
+    if name == "always_on":
+        return AlwaysOnExemplarFilter()
+    if name == "always_off":
+        return AlwaysOffExemplarFilter()
+    return TraceBasedExemplarFilter()
+
+
+def exemplar_sampler(name: ExemplarFilterName) -> Sampler | None:
+    """What to keep of one measurement under the filter ``name``; None for ``always_off``, so that
+    the aggregation skips the call altogether."""
+    if name == "always_off":
+        return None
+    if name == "always_on":
+        return _keep_any
+    return _keep_sampled
+
+
+def _keep_sampled(value: float, span: Span | None) -> Kept | None:
+    if span is None:
+        return None
+    context = span.get_span_context()
+    if not context.trace_flags.sampled or not context.is_valid:
+        return None
+    return (value, time_ns(), context.span_id, context.trace_id)
+
+
+def _keep_any(value: float, span: Span | None) -> Kept:
+    context = None if span is None else span.get_span_context()
+    if context is None or not context.is_valid:
+        return (value, time_ns(), None, None)
+    return (value, time_ns(), context.span_id, context.trace_id)
