@@ -75,6 +75,49 @@ class BatchSettings(NamedTuple):
     export_timeout_ms: int = 30000
 
 
+class HttpInstrumentationVariables(NamedTuple):
+    """The standard variables of the upstream HTTP instrumentations (opentelemetry-util-http's),
+    which beacon-otel's own server and client spans honour with the same meaning.
+
+    Lists are kept as the upstream instrumentations split them (comma-separated, each entry
+    stripped): regular expressions of URLs to leave untraced, of header names to capture, and of
+    header names whose captured values are replaced by ``[REDACTED]``.
+    """
+
+    fastapi_excluded_urls: tuple[str, ...] = ()  # OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, else the generic one
+    starlette_excluded_urls: tuple[str, ...] = ()  # OTEL_PYTHON_STARLETTE_EXCLUDED_URLS, else the generic one
+    httpx_excluded_urls: tuple[str, ...] = ()  # OTEL_PYTHON_HTTPX_EXCLUDED_URLS, else the generic one
+    server_request_headers: tuple[str, ...] = ()
+    server_response_headers: tuple[str, ...] = ()
+    client_request_headers: tuple[str, ...] = ()
+    client_response_headers: tuple[str, ...] = ()
+    sanitize_fields: tuple[str, ...] = ()
+    semconv_opt_in: tuple[str, ...] = ()  # OTEL_SEMCONV_STABILITY_OPT_IN's entries
+    capture_all_methods: bool = False  # OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS
+
+    @property
+    def duplicate_old_names(self) -> bool:
+        """``http/dup``: spans carry the old HTTP attribute names beside the stable ones."""
+        return "http/dup" in self.semconv_opt_in
+
+    @property
+    def http_mode(self) -> str:
+        """``http/dup``, ``http`` or ``default``, as the upstream instrumentations pick it
+        (``http/dup`` wins when both are named)."""
+        if "http/dup" in self.semconv_opt_in:
+            return "http/dup"
+        return "http" if "http" in self.semconv_opt_in else "default"
+
+
+class ConfigWarning(NamedTuple):
+    """A configuration that works, but not as its author probably expects: reported once at
+    start-up and by ``beacon-otel doctor``, never fatal."""
+
+    topic: str  # the doctor's check name
+    message: str
+    remedy: str
+
+
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 _OTLP_FOR_EVERY_SIGNAL: Mapping[Signal, tuple[str, ...]] = MappingProxyType(
     {signal: ("otlp",) for signal in SIGNALS}
@@ -103,7 +146,7 @@ class Settings(NamedTuple):
     metric_export_interval_ms: int = 60000
     metrics_temporality: str = "cumulative"
     legacy_trace_header: str | None = "x-trace-id"
-    asgi_internal_spans: bool = False
+    fastapi_upstream: bool = False  # the upstream FastAPI instrumentation instead of beacon-otel's middleware
     httpx_upstream: bool = False  # the upstream httpx instrumentation instead of beacon-otel's
     asyncpg_upstream: bool = False  # the upstream asyncpg instrumentation instead of beacon-otel's
     http_server_metrics: bool = True
@@ -116,6 +159,7 @@ class Settings(NamedTuple):
     provider_hooks: tuple[tuple[str, str], ...] = ()  # (module, class) beyond the default
     health_interval: float | None = None  # seconds; None: no continuous monitoring
     untraced_methods: tuple[tuple[str, str, str], ...] = DEFAULT_UNTRACED_METHODS  # (module, class, method)
+    http_instrumentation: HttpInstrumentationVariables = HttpInstrumentationVariables()
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         return self.otlp[signal]
@@ -136,8 +180,10 @@ class _Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.problems: list[str] = []
+        self.names: set[str] = set()  # every variable asked for: the ones beacon-otel reads
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self.environ.get(name)
         if value is None:
             return None
@@ -491,13 +537,120 @@ def _untraced_methods(reader: _Reader) -> tuple[tuple[str, str, str], ...]:
     return tuple((module, cls, method) for module, cls, method in entries)
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the configuration; raise ConfigError listing every problem."""
-    env = os.environ if environ is None else environ
-    reader = _Reader(env)
+FASTAPI_UPSTREAM = "BEACON_OTEL_FASTAPI_UPSTREAM"
+DEPRECATED_FASTAPI_UPSTREAM = "BEACON_OTEL_ASGI_INTERNAL_SPANS"  # its name until 0.1
+
+
+def _fastapi_upstream(reader: _Reader) -> bool:
+    """BEACON_OTEL_FASTAPI_UPSTREAM, or its deprecated name when only that one is set."""
+    value = reader.boolean(FASTAPI_UPSTREAM, False)
+    if reader.raw(DEPRECATED_FASTAPI_UPSTREAM) is None:
+        return value
+    deprecated = reader.boolean(DEPRECATED_FASTAPI_UPSTREAM, False)
+    if reader.raw(FASTAPI_UPSTREAM) is None:
+        return deprecated
+    if deprecated != value:
+        reader.problems.append(
+            f"{DEPRECATED_FASTAPI_UPSTREAM} (deprecated) says {str(deprecated).lower()} but "
+            f"{FASTAPI_UPSTREAM} says {str(value).lower()}: unset {DEPRECATED_FASTAPI_UPSTREAM}"
+        )
+    return value
+
+
+GENERIC_EXCLUDED_URLS = "OTEL_PYTHON_EXCLUDED_URLS"
+CAPTURE_HEADERS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS"
+SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+CAPTURE_ALL_METHODS = "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS"
+
+
+def _upstream_list(reader: _Reader, name: str) -> tuple[str, ...]:
+    """A list variable read exactly as opentelemetry-util-http reads it (``get_custom_headers``):
+    any non-empty value is split at commas and each entry stripped, empty entries included."""
+    reader.names.add(name)
+    value = reader.environ.get(name)
+    return tuple(entry.strip() for entry in value.split(",")) if value else ()
+
+
+def _report_once(reader: _Reader, problem: str) -> None:
+    """OTEL_PYTHON_EXCLUDED_URLS serves three libraries: its problem is still one line."""
+    if problem not in reader.problems:
+        reader.problems.append(problem)
+
+
+def _check_regexes(reader: _Reader, name: str, entries: tuple[str, ...], flags: int) -> bool:
+    """Whether the entries compile the way the upstream instrumentations join them (one
+    alternation); one problem naming the variable and the faulty entry otherwise."""
+    import re
+
+    for entry in entries:
+        try:
+            re.compile(entry, flags)
+        except re.error as error:
+            _report_once(reader, f"{name} holds {entry!r}, which is not a valid regular expression: {error}")
+            return False
+    try:
+        re.compile("|".join(entries), flags)
+    except re.error as error:  # e.g. a (?i) flag group that is not at the start of the joined pattern
+        _report_once(
+            reader,
+            f"{name} does not compile once its entries are joined with '|', as the instrumentations "
+            f"use it: {error}",
+        )
+        return False
+    return True
+
+
+def _excluded_urls(reader: _Reader, library: str) -> tuple[str, ...]:
+    """The URL patterns one library's spans leave out: its own variable when it is set (even
+    empty), else OTEL_PYTHON_EXCLUDED_URLS, as opentelemetry-util-http's ``get_excluded_urls``.
+
+    An empty entry is refused: the instrumentations would read it as a pattern that matches every
+    URL, so a stray comma would silently turn the library's tracing off."""
+    specific = f"OTEL_PYTHON_{library}_EXCLUDED_URLS"
+    reader.names.update((specific, GENERIC_EXCLUDED_URLS))
+    name = specific if specific in reader.environ else GENERIC_EXCLUDED_URLS
+    entries = _upstream_list(reader, name)
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            _report_once(
+                reader,
+                f"{name} entry {position} of {len(entries)} is empty (two commas in a row, one at an end, "
+                "or only spaces): it would match every URL and leave nothing traced; expected "
+                "comma-separated regular expressions, e.g. /health,/ready",
+            )
+            return ()
+    return entries if _check_regexes(reader, name, entries, 0) else ()
+
+
+def _header_patterns(reader: _Reader, name: str) -> tuple[str, ...]:
+    import re
+
+    entries = _upstream_list(reader, name)
+    return entries if _check_regexes(reader, name, entries, re.IGNORECASE) else ()
+
+
+def _http_instrumentation(reader: _Reader) -> HttpInstrumentationVariables:
+    reader.names.update((SEMCONV_OPT_IN, CAPTURE_ALL_METHODS))
+    return HttpInstrumentationVariables(
+        fastapi_excluded_urls=_excluded_urls(reader, "FASTAPI"),
+        starlette_excluded_urls=_excluded_urls(reader, "STARLETTE"),
+        httpx_excluded_urls=_excluded_urls(reader, "HTTPX"),
+        server_request_headers=_header_patterns(reader, f"{CAPTURE_HEADERS}_SERVER_REQUEST"),
+        server_response_headers=_header_patterns(reader, f"{CAPTURE_HEADERS}_SERVER_RESPONSE"),
+        client_request_headers=_header_patterns(reader, f"{CAPTURE_HEADERS}_CLIENT_REQUEST"),
+        client_response_headers=_header_patterns(reader, f"{CAPTURE_HEADERS}_CLIENT_RESPONSE"),
+        sanitize_fields=_header_patterns(reader, f"{CAPTURE_HEADERS}_SANITIZE_FIELDS"),
+        semconv_opt_in=tuple(entry for entry in _upstream_list(reader, SEMCONV_OPT_IN) if entry),
+        # Any non-empty value, "false" included, as opentelemetry-util-http's sanitize_method reads it.
+        capture_all_methods=bool(reader.environ.get(CAPTURE_ALL_METHODS)),
+    )
+
+
+def _read(reader: _Reader) -> Settings:
+    """Every setting from the reader's mapping; problems are left in ``reader.problems``."""
     disabled = reader.raw("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or ""
     resource_attributes = _resource_attributes(reader)
-    settings = Settings(
+    return Settings(
         sdk_disabled=reader.boolean("OTEL_SDK_DISABLED", False),
         allow_uninstrumented=reader.boolean("BEACON_OTEL_ALLOW_UNINSTRUMENTED", False),
         # OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES (specification).
@@ -528,7 +681,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ("cumulative", "delta", "lowmemory"),
         ),
         legacy_trace_header=_legacy_header(reader),
-        asgi_internal_spans=reader.boolean("BEACON_OTEL_ASGI_INTERNAL_SPANS", False),
+        fastapi_upstream=_fastapi_upstream(reader),
         httpx_upstream=reader.boolean("BEACON_OTEL_HTTPX_UPSTREAM", False),
         asyncpg_upstream=reader.boolean("BEACON_OTEL_ASYNCPG_UPSTREAM", False),
         http_server_metrics=reader.boolean("BEACON_OTEL_HTTP_SERVER_METRICS", True),
@@ -553,10 +706,197 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "BEACON_OTEL_HEALTH_INTERVAL", None, _parse_positive_float, "expected seconds, a number above 0"
         ),
         untraced_methods=_untraced_methods(reader),
+        http_instrumentation=_http_instrumentation(reader),
     )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration; raise ConfigError listing every problem."""
+    reader = _Reader(os.environ if environ is None else environ)
+    settings = _read(reader)
     if reader.problems:
         raise ConfigError(reader.problems)
     return settings
+
+
+# --- OTEL_* variables beacon-otel does not read itself ---------------------------------------------
+
+# Honoured under beacon-otel exactly as without it, by the SDK, the OTLP exporters or
+# opentelemetry-instrument, which read them on their own: span limits (the direct spans take the
+# tracer's), the metric reader's timeout and the meter provider's exemplar filter, the exporters'
+# TLS files, gRPC security, credential providers and retryable codes, and the distro selection.
+_SIGNAL_SCOPES = ("", "TRACES_", "METRICS_", "LOGS_")
+HONOURED_UPSTREAM: frozenset[str] = frozenset(
+    {
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT",
+        "OTEL_SPAN_LINK_COUNT_LIMIT",
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_METRIC_EXPORT_TIMEOUT",
+        "OTEL_METRICS_EXEMPLAR_FILTER",
+        *(
+            f"OTEL_EXPORTER_OTLP_{scope}{part}"
+            for scope in _SIGNAL_SCOPES
+            for part in ("CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE", "INSECURE")
+        ),
+        *(
+            f"OTEL_PYTHON_EXPORTER_OTLP_{protocol}_{scope}CREDENTIAL_PROVIDER"
+            for protocol in ("GRPC", "HTTP")
+            for scope in _SIGNAL_SCOPES
+        ),
+        "OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES",
+        "OTEL_PYTHON_DISTRO",
+        "OTEL_PYTHON_CONFIGURATOR",
+        "OTEL_PYTHON_CONTEXT",
+        "OTEL_PYTHON_AUTO_INSTRUMENTATION_EXPERIMENTAL_GEVENT_PATCH",
+    }
+)
+
+_OWN_PROVIDERS = "beacon-otel builds and installs the providers itself"
+_OWN_LOGGING = "beacon-otel's log pipeline replaces the SDK's (BEACON_OTEL_LOG_FORMAT, _LOG_LEVEL)"
+_OTLP_ONLY = "beacon-otel exports over OTLP or to the console only"
+# Known to the SDK or to opentelemetry-instrument, without effect under beacon-otel: why.
+NOT_HONOURED: Mapping[str, str] = MappingProxyType(
+    {
+        "OTEL_CONFIG_FILE": "configuration files are not supported: use the variables",
+        "OTEL_LOG_LEVEL": "the Python SDK does not read it; BEACON_OTEL_LOG_LEVEL sets the log level",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "no detector runs; OTEL_RESOURCE_ATTRIBUTES is read",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": _OTLP_ONLY,
+        "OTEL_EXPORTER_ZIPKIN_TIMEOUT": _OTLP_ONLY,
+        "OTEL_EXPORTER_PROMETHEUS_HOST": _OTLP_ONLY,
+        "OTEL_EXPORTER_PROMETHEUS_PORT": _OTLP_ONLY,
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "histograms keep explicit buckets",
+        "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT": "the log pipeline's records are not limited by it",
+        "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "the log pipeline's records are not limited by it",
+        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "the SDK's own metrics would miss the spans and log "
+        "records beacon-otel encodes directly",
+        "OTEL_PYTHON_ID_GENERATOR": "beacon-otel's id generator keeps the runner's X-Trace-Id as trace id",
+        "OTEL_PYTHON_TRACER_PROVIDER": _OWN_PROVIDERS,
+        "OTEL_PYTHON_METER_PROVIDER": _OWN_PROVIDERS,
+        "OTEL_PYTHON_LOGGER_PROVIDER": _OWN_PROVIDERS,
+        "OTEL_PYTHON_TRACER_CONFIGURATOR": _OWN_PROVIDERS,
+        "OTEL_PYTHON_METER_CONFIGURATOR": _OWN_PROVIDERS,
+        "OTEL_PYTHON_LOGGER_CONFIGURATOR": _OWN_PROVIDERS,
+        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": _OWN_LOGGING,
+        "OTEL_PYTHON_LOG_CORRELATION": _OWN_LOGGING,
+        "OTEL_PYTHON_LOG_FORMAT": _OWN_LOGGING,
+        "OTEL_PYTHON_LOG_LEVEL": _OWN_LOGGING,
+    }
+)
+_UNKNOWN = "read by neither beacon-otel nor the OpenTelemetry packages it runs: a typo, or another library's"
+VARIABLES_DOC = "docs/telemetry.md#opentelemetry-variables"
+
+
+def variables_read() -> frozenset[str]:
+    """Every variable :func:`load_settings` reads (it asks for each one whatever the environment)."""
+    reader = _Reader({})
+    _read(reader)
+    return frozenset(reader.names)
+
+
+def configuration_warnings(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> list[ConfigWarning]:
+    """What a valid configuration does that its author may not expect, one warning per topic:
+    OTEL_* variables without effect here, a deprecated name, semantic conventions that differ
+    between the instrumentations, a capture-all-methods value that reads as false but is on."""
+    env = os.environ if environ is None else environ
+    warnings = [*_unsupported_variables(env), *_semconv_warnings(settings)]
+    if env.get(DEPRECATED_FASTAPI_UPSTREAM, "").strip():
+        warnings.append(
+            ConfigWarning(
+                "deprecated",
+                f"{DEPRECATED_FASTAPI_UPSTREAM} is deprecated: it is now {FASTAPI_UPSTREAM} (same meaning)",
+                f"rename it to {FASTAPI_UPSTREAM}",
+            )
+        )
+    capture_all = env.get(CAPTURE_ALL_METHODS, "")
+    if capture_all.strip().lower() in ("false", "0", "no", "off"):
+        warnings.append(
+            ConfigWarning(
+                "http-methods",
+                f"{CAPTURE_ALL_METHODS}={capture_all!r} turns the option ON: the OpenTelemetry "
+                "instrumentations take any value that is not empty as on, so every HTTP method is "
+                "recorded as sent",
+                f"unset {CAPTURE_ALL_METHODS} to record unknown methods as _OTHER",
+            )
+        )
+    return warnings
+
+
+def _unsupported_variables(environ: Mapping[str, str]) -> list[ConfigWarning]:
+    known = variables_read() | HONOURED_UPSTREAM
+    unsupported = sorted(name for name in environ if name.startswith("OTEL_") and name not in known)
+    if not unsupported:
+        return []
+    described = "; ".join(f"{name} ({NOT_HONOURED.get(name, _UNKNOWN)})" for name in unsupported)
+    count = f"{len(unsupported)} OTEL_* variable{'s' if len(unsupported) > 1 else ''}"
+    return [
+        ConfigWarning(
+            "otel-variables",
+            f"{count} set here {'have' if len(unsupported) > 1 else 'has'} no effect: {described}",
+            f"unset {'them' if len(unsupported) > 1 else 'it'}; {VARIABLES_DOC} lists those that work",
+        )
+    ]
+
+
+_SEMCONV_ENTRIES = ("http", "http/dup", "database", "database/dup", "gen_ai_latest_experimental")
+
+
+def _semconv_warnings(settings: Settings) -> list[ConfigWarning]:
+    """OTEL_SEMCONV_STABILITY_OPT_IN where beacon-otel's own instrumentations cannot follow it,
+    or where they and the upstream ones selected beside them would name HTTP attributes
+    differently; all in one warning."""
+    http = settings.http_instrumentation
+    value = ",".join(http.semconv_opt_in)
+    shown = f"{SEMCONV_OPT_IN}={value!r}" if value else f"{SEMCONV_OPT_IN} is unset, so"
+    own, upstream = _http_instrumentations(settings)
+    parts = []
+    unknown = [entry for entry in http.semconv_opt_in if entry not in _SEMCONV_ENTRIES]
+    if unknown:
+        parts.append(f"{', '.join(unknown)} is not an opt-in the instrumentations know (ignored)")
+    if http.http_mode == "default" and own and upstream:
+        parts.append(
+            f"the upstream {' and '.join(upstream)} instrumentation emits the old HTTP attribute names "
+            f"(http.method, http.status_code, ...) while beacon-otel's {' and '.join(own)} instrumentation "
+            "emits the stable ones (http.request.method, http.response.status_code, ...)"
+        )
+    if http.http_mode == "http/dup" and own:
+        parts.append(
+            f"beacon-otel's {' and '.join(own)} spans carry the old HTTP attribute names beside the stable "
+            "ones, but its HTTP metrics keep the stable names only (no http.server.duration or "
+            "http.client.duration)"
+        )
+    if (
+        "database/dup" in http.semconv_opt_in
+        and settings.instrumentation_enabled("asyncpg")
+        and not settings.asyncpg_upstream
+    ):
+        parts.append("beacon-otel's asyncpg spans carry the stable database attribute names only")
+    if not parts:
+        return []
+    return [
+        ConfigWarning(
+            "semconv",
+            f"{shown}: {'; '.join(parts)}",
+            "set it to http (stable names everywhere), or select the upstream instrumentations "
+            "(BEACON_OTEL_<LIB>_UPSTREAM=true) for their exact output",
+        )
+    ]
+
+
+def _http_instrumentations(settings: Settings) -> tuple[list[str], list[str]]:
+    """The enabled HTTP instrumentations: (beacon-otel's own, upstream), by library name."""
+    own: list[str] = []
+    upstream: list[str] = []
+    for name, selected in (("FastAPI", settings.fastapi_upstream), ("httpx", settings.httpx_upstream)):
+        if settings.instrumentation_enabled(name.lower()):
+            (upstream if selected else own).append(name)
+    return own, upstream
 
 
 def child_environment(bootstrap_dir: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -44,25 +44,41 @@ def _start(environ: Mapping[str, str] | None) -> object | None:
     if settings.sdk_disabled:
         return None
     try:
-        return _start_with(settings)
+        return _start_with(settings, environ)
     except Exception:
         logger.exception("beacon-otel: telemetry could not start; the app runs without it")
         return None
 
 
-def _start_with(settings: Settings) -> object:
-    from beacon_otel.instrumentation import register_instrumentations
+def _start_with(settings: Settings, environ: Mapping[str, str] | None) -> object:
+    from beacon_otel.instrumentation import http_conventions, register_instrumentations
     from beacon_otel.logs import configure_logging
     from beacon_otel.sdk import build_telemetry, install, log_emitter
 
     telemetry = build_telemetry(settings)
     install(telemetry)
     configure_logging(settings, log_emitter(telemetry), telemetry.scrubber)
+    _warn_about(settings, environ)
+    http_conventions.configure(settings)
     register_instrumentations(settings)
     if settings.instrumentation_enabled("providers"):
         _start_provider_telemetry(settings)
     _flush_at_app_shutdown(telemetry)
     return telemetry
+
+
+def _warn_about(settings: Settings, environ: Mapping[str, str] | None) -> None:
+    """One warning per surprising (but valid) part of the configuration, through the log
+    pipeline like every other line: an OTEL_* variable without effect is never silently ignored."""
+    from beacon_otel.settings import configuration_warnings
+
+    try:
+        warnings = configuration_warnings(settings, environ)
+    except Exception:  # a fault in this report must not cost the app its telemetry
+        logger.warning("beacon-otel: could not check the configuration for warnings", exc_info=True)
+        return
+    for warning in warnings:
+        logger.warning("beacon-otel: %s — %s", warning.message, warning.remedy)
 
 
 def _flush_at_app_shutdown(telemetry: Any) -> None:

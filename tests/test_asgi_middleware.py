@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from beacon_otel.instrumentation.asgi import ServerSpanMiddleware
+from beacon_otel.instrumentation.asgi import Message, Receive, Scope, Send, ServerSpanMiddleware
+from beacon_otel.instrumentation.http_conventions import HttpConventions, server_conventions
+from beacon_otel.settings import load_settings
 
 
-async def _ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _ok_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 
@@ -28,16 +29,16 @@ def traced() -> Iterator[tuple[ServerSpanMiddleware, InMemorySpanExporter]]:
     provider.shutdown()
 
 
-def _call(app: ServerSpanMiddleware, host: bytes) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
+def _call(app: ServerSpanMiddleware, host: bytes) -> list[Message]:
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "method": "GET",
         "path": "/",
@@ -71,3 +72,78 @@ def test_the_host_header_gives_address_and_port_and_never_fails_the_request(
     attributes = span.attributes or {}
     assert attributes["server.address"] == address
     assert attributes.get("server.port") == port
+
+
+# -- the upstream instrumentation's variables, in process ------------------------------------------
+
+
+def _conventions(**variables: str) -> HttpConventions:
+    return server_conventions(load_settings(variables).http_instrumentation, "fastapi")
+
+
+async def _app_with_headers(scope: Scope, receive: Receive, send: Send) -> None:
+    headers = [
+        (b"content-type", b"text/plain"),
+        (b"set-cookie", b"sid=COOKIE-SECRET"),
+        (b"x-odd", b"\xff\xfe"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _request(app: ServerSpanMiddleware, path: str, headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "scheme": "http",
+        "headers": [(b"host", b"example.com"), *headers],
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_an_excluded_url_reaches_the_app_without_a_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    conventions = _conventions(OTEL_PYTHON_EXCLUDED_URLS=r"example\.com/health$")
+    app = ServerSpanMiddleware(_app_with_headers, provider.get_tracer("test"), None, conventions)
+    assert _request(app, "/health", [])[0]["status"] == 200
+    assert exporter.get_finished_spans() == ()
+    _request(app, "/health/deep", [])  # searched in scheme://host/path: the $ anchors the end
+    assert [dict(span.attributes or {})["url.path"] for span in exporter.get_finished_spans()] == [
+        "/health/deep"
+    ]
+
+
+def test_captured_credentials_never_enter_the_span_and_odd_bytes_do_not_fail_the_request() -> None:
+    """No encoder here (an in-memory exporter stands for any other processor): what the span
+    holds is what a processor of the app's own would see."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    conventions = _conventions(
+        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST=".*",
+        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE=".*",
+    )
+    app = ServerSpanMiddleware(_app_with_headers, provider.get_tracer("test"), None, conventions)
+    request_headers = [(b"Proxy-Authorization", b"Basic U0VDUkVU"), (b"x-latin", b"caf\xe9")]
+    assert _request(app, "/", request_headers)[0]["status"] == 200
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes["http.request.header.proxy_authorization"] == ("[scrubbed]",)
+    assert attributes["http.request.header.x_latin"] == ("café",), "not UTF-8: read as Latin-1"
+    assert attributes["http.request.header.host"] == ("example.com",)
+    assert attributes["http.response.header.set_cookie"] == ("[scrubbed]",)
+    assert attributes["http.response.header.content_type"] == ("text/plain",)
+    assert "COOKIE-SECRET" not in repr(attributes) and "U0VDUkVU" not in repr(attributes)

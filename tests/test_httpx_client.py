@@ -69,9 +69,10 @@ PRELUDE = textwrap.dedent(
     from beacon_otel.export.reporting import ExportReporter
     from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
     from beacon_otel.instrumentation import direct_span, http_metrics
+    from beacon_otel.instrumentation.http_conventions import client_conventions
     from beacon_otel.instrumentation.httpx_client import instrument_transports
     from beacon_otel.legacy_trace import LegacyTraceIdPropagator
-    from beacon_otel.settings import BatchSettings
+    from beacon_otel.settings import BatchSettings, load_settings
 
     MODE, KIND = sys.argv[1], sys.argv[2]
     RESULT = {}
@@ -208,7 +209,8 @@ PRELUDE = textwrap.dedent(
 
     import httpx
 
-    instrument_transports(httpx, "test")
+    # The standard variables the test passes (OTEL_PYTHON_HTTPX_EXCLUDED_URLS, ...), as settings read them.
+    instrument_transports(httpx, "test", client_conventions(load_settings().http_instrumentation))
     TRACER = trace.get_tracer("httpx-client-test.app")
 
 
@@ -249,6 +251,9 @@ EPILOGUE = textwrap.dedent(
         out = {}
         for pair in pairs:
             which = pair.value.WhichOneof("value")
+            if which == "array_value":  # captured headers: lists of strings
+                out[pair.key] = ["list", [item.string_value for item in pair.value.array_value.values]]
+                continue
             out[pair.key] = [_TYPES.get(which, which), getattr(pair.value, which) if which else None]
         return out
 
@@ -328,9 +333,13 @@ EPILOGUE = textwrap.dedent(
 )
 
 
-def run(body: str, kind: str, mode: str = "direct") -> dict[str, Any]:
-    """Run ``body`` after the prelude in a fresh interpreter; what arrived, decoded."""
+def run(
+    body: str, kind: str, mode: str = "direct", variables: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``body`` after the prelude in a fresh interpreter, with the standard ``variables``
+    given to the instrumentation; what arrived, decoded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BEACON_OTEL_"))}
+    env.update(variables or {})
     code = PRELUDE + textwrap.dedent(body) + EPILOGUE
     result = subprocess.run(
         [sys.executable, "-c", code, mode, kind],
@@ -638,6 +647,67 @@ def test_a_non_standard_method_is_reported_as_other(kind: str) -> None:
     assert [r["method"] for r in out["received"]] == ["PURGE"]
     [point] = durations(out)
     assert point["attributes"]["http.request.method"] == "_OTHER"
+
+
+# -- 8b. the upstream instrumentation's variables -----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_excluded_url_goes_out_without_span_duration_or_trace_headers(kind: str) -> None:
+    out = run(
+        """
+        RESULT["statuses"] = [request("GET", "/missing?x=1").status_code, request("GET", "/ok").status_code]
+        """,
+        kind,
+        variables={
+            "OTEL_PYTHON_EXCLUDED_URLS": "/nothing-here",
+            "OTEL_PYTHON_HTTPX_EXCLUDED_URLS": r"/missing\?x=",
+        },
+    )
+    assert out["result"] == {"statuses": [404, 200]}
+    [span] = client_spans(out["spans"])
+    assert span["attributes"]["url.full"][1].endswith("/ok"), "searched in the whole URL, query included"
+    missing, ok = out["received"]
+    assert headers(missing, "traceparent") == [] and headers(ok, "traceparent") == [traceparent(span)]
+    assert [point["attributes"]["http.response.status_code"] for point in durations(out)] == [200]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_captured_client_headers_and_http_dup(kind: str) -> None:
+    out = run(
+        """
+        url = f"{BASE}/ok"
+        sent = {"X-Tags": "a, b", "X-Api-Key": "KEY-SECRET", "X-Note": "n"}
+        if KIND == "sync":
+            with httpx.Client() as client:
+                client.get(url, headers=sent)
+        else:
+            async def send():
+                async with httpx.AsyncClient() as client:
+                    await client.get(url, headers=sent)
+            asyncio.run(send())
+        """,
+        kind,
+        variables={
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": "x-.*,traceparent",
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE": "Content-Length",
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": "note",
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup",
+        },
+    )
+    [span] = client_spans(out["spans"])
+    attributes = span["attributes"]
+    assert attributes["http.request.header.x_tags"] == ["list", ["a", "b"]], "split at commas, as upstream"
+    assert attributes["http.request.header.x_note"] == ["list", ["[REDACTED]"]], "a sanitize field"
+    assert attributes["http.request.header.x_api_key"] == ["list", ["[scrubbed]"]], "a credential"
+    assert attributes["http.response.header.content_length"] == ["list", ["5"]]
+    assert "KEY-SECRET" not in json.dumps(out["spans"])
+    assert "http.request.header.traceparent" not in attributes, "read before the trace headers"
+    port = out["port"]
+    assert attributes["http.method"] == ["str", "GET"] and attributes["http.status_code"] == ["int", 200]
+    assert attributes["http.url"] == attributes["url.full"] == ["str", f"http://127.0.0.1:{port}/ok"]
+    assert attributes["http.host"] == ["str", "127.0.0.1"] and attributes["net.peer.port"] == ["int", port]
+    assert attributes["http.flavor"] == ["str", "1.1"]
 
 
 # -- 9. another span processor ------------------------------------------------------------------

@@ -17,7 +17,8 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "collector" / "RE
 
 def test_the_first_screen_runs_tests_and_points_at_each_destination() -> None:
     top = "\n".join(README.read_text().splitlines()[:FIRST_SCREENS])
-    assert "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && examples/demo.sh" in top
+    install = "python3 -m venv .venv && .venv/bin/pip install -U pip && .venv/bin/pip install -e '.[test]'"
+    assert f"{install} && examples/demo.sh" in top
     assert ".venv/bin/beacon-otel stack build && .venv/bin/pytest -q" in top
     assert ". .venv/bin/activate" in top
     assert "about 6 minutes on 2 cores" in top and "two minutes" not in top

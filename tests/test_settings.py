@@ -69,7 +69,7 @@ def test_defaults_general(defaults: Settings) -> None:
     assert defaults.legacy_trace_header == "x-trace-id"
     assert defaults.metric_export_interval_ms == 60000
     assert defaults.metrics_temporality == "cumulative"
-    assert defaults.asgi_internal_spans is False
+    assert defaults.fastapi_upstream is False
     assert defaults.http_server_metrics is True
     assert defaults.export_error_interval == 60.0
 
@@ -441,7 +441,7 @@ def test_batch_settings_per_processor() -> None:
 def test_beacon_specific_options() -> None:
     settings = load_settings(
         {
-            "BEACON_OTEL_ASGI_INTERNAL_SPANS": "yes",
+            "BEACON_OTEL_FASTAPI_UPSTREAM": "yes",
             "BEACON_OTEL_HTTP_SERVER_METRICS": "off",
             "BEACON_OTEL_HTTPX_UPSTREAM": "true",
             "BEACON_OTEL_ASYNCPG_UPSTREAM": "on",
@@ -451,7 +451,7 @@ def test_beacon_specific_options() -> None:
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "Delta",
         }
     )
-    assert settings.asgi_internal_spans is True
+    assert settings.fastapi_upstream is True
     assert settings.http_server_metrics is False
     assert settings.httpx_upstream is True
     assert settings.asyncpg_upstream is True
@@ -537,6 +537,7 @@ INVALID_CASES = [
     invalid("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://host:99999", URL_RULE),
     # Booleans
     invalid("OTEL_SDK_DISABLED", "maybe", "true or false"),
+    invalid("BEACON_OTEL_FASTAPI_UPSTREAM", "sometimes", "true or false"),
     invalid("BEACON_OTEL_ASGI_INTERNAL_SPANS", "sometimes", "true or false"),
     invalid("BEACON_OTEL_HTTP_SERVER_METRICS", "2", "true or false"),
     invalid("BEACON_OTEL_HTTPX_UPSTREAM", "upstream", "true or false"),
@@ -775,3 +776,211 @@ def test_child_environment_keeps_other_variables_and_does_not_mutate_input() -> 
 def test_child_environment_is_idempotent() -> None:
     once = child_environment(BOOT, {"PYTHONPATH": pythonpath(A, B)})
     assert child_environment(BOOT, once) == once
+
+
+# --------------------------------------------------------------------------------------------
+# The upstream HTTP instrumentations' variables, and OTEL_* variables without effect
+# --------------------------------------------------------------------------------------------
+
+URLS = [
+    "http://example.com/health",
+    "http://example.com/ready?x=1",
+    "http://example.com/providers",
+    "https://api.example.com/v1/HEALTHZ",
+]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"OTEL_PYTHON_EXCLUDED_URLS": "/health,ready"},
+        {"OTEL_PYTHON_EXCLUDED_URLS": "/health", "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS": "providers"},
+        {"OTEL_PYTHON_EXCLUDED_URLS": "/health", "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS": ""},
+        {"OTEL_PYTHON_FASTAPI_EXCLUDED_URLS": " (?i)healthz$ "},
+    ],
+)
+def test_excluded_urls_match_what_the_upstream_helper_excludes(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same URLs excluded as opentelemetry-util-http's get_excluded_urls("FASTAPI") would."""
+    from opentelemetry.util.http import ExcludeList, get_excluded_urls
+
+    for name in ("OTEL_PYTHON_EXCLUDED_URLS", "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    ours = ExcludeList(list(load_settings(environ).http_instrumentation.fastapi_excluded_urls))
+    upstream = get_excluded_urls("FASTAPI")
+    assert [ours.url_disabled(url) for url in URLS] == [upstream.url_disabled(url) for url in URLS]
+
+
+def test_each_library_has_its_own_excluded_urls_over_the_generic_ones() -> None:
+    http = load_settings(
+        {"OTEL_PYTHON_EXCLUDED_URLS": "/health", "OTEL_PYTHON_HTTPX_EXCLUDED_URLS": "golem"}
+    ).http_instrumentation
+    assert http.fastapi_excluded_urls == http.starlette_excluded_urls == ("/health",)
+    assert http.httpx_excluded_urls == ("golem",)
+
+
+@pytest.mark.parametrize("value", ["content-type, X-.*", "a,,b", " ", ".*"])
+def test_header_lists_are_split_as_the_upstream_helper_splits_them(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.util.http import get_custom_headers
+
+    name = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
+    monkeypatch.setenv(name, value)
+    assert list(
+        load_settings({name: value}).http_instrumentation.server_request_headers
+    ) == get_custom_headers(name)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("OTEL_PYTHON_EXCLUDED_URLS", "/health,", "entry 2 of 2 is empty"),
+        ("OTEL_PYTHON_HTTPX_EXCLUDED_URLS", " ", "entry 1 of 1 is empty"),
+        ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "/a(b", "'/a(b', which is not a valid regular expression"),
+        ("OTEL_PYTHON_EXCLUDED_URLS", "/health,(?i)ready", "joined with '|'"),
+        ("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST", "x-[", "not a valid regular expression"),
+        (
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS",
+            "*token",
+            "not a valid regular expression",
+        ),
+    ],
+)
+def test_an_unusable_pattern_list_is_one_problem_naming_its_variable(
+    variable: str, value: str, expected: str
+) -> None:
+    (problem,) = problems_for({variable: value})
+    assert names_variable(problem, variable) and expected in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("value", "mode", "dup"),
+    [
+        ("", "default", False),
+        ("database", "default", False),
+        ("http", "http", False),
+        ("http, http/dup", "http/dup", True),
+    ],
+)
+def test_semconv_opt_in_modes(value: str, mode: str, dup: bool) -> None:
+    http = load_settings({"OTEL_SEMCONV_STABILITY_OPT_IN": value}).http_instrumentation
+    assert http.http_mode == mode and http.duplicate_old_names is dup
+
+
+@pytest.mark.parametrize(("value", "on"), [("", False), ("true", True), ("false", True), ("1", True)])
+def test_capture_all_methods_is_on_for_any_value_as_upstream(value: str, on: bool) -> None:
+    variables = load_settings(
+        {"OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS": value}
+    ).http_instrumentation
+    assert variables.capture_all_methods is on
+
+
+@pytest.mark.parametrize(
+    ("environ", "upstream"),
+    [
+        ({"BEACON_OTEL_ASGI_INTERNAL_SPANS": "true"}, True),
+        ({"BEACON_OTEL_ASGI_INTERNAL_SPANS": "true", "BEACON_OTEL_FASTAPI_UPSTREAM": "yes"}, True),
+        ({"BEACON_OTEL_FASTAPI_UPSTREAM": "true"}, True),
+        ({"BEACON_OTEL_ASGI_INTERNAL_SPANS": "false"}, False),
+    ],
+)
+def test_the_former_name_of_the_fastapi_switch_still_works(environ: dict[str, str], upstream: bool) -> None:
+    assert load_settings(environ).fastapi_upstream is upstream
+
+
+def test_the_former_and_the_new_name_must_agree() -> None:
+    (problem,) = problems_for(
+        {"BEACON_OTEL_ASGI_INTERNAL_SPANS": "true", "BEACON_OTEL_FASTAPI_UPSTREAM": "false"}
+    )
+    assert "BEACON_OTEL_ASGI_INTERNAL_SPANS" in problem and "BEACON_OTEL_FASTAPI_UPSTREAM" in problem
+
+
+def _upstream_variable_names() -> set[str]:
+    import opentelemetry.environment_variables as api
+    import opentelemetry.sdk.environment_variables as sdk
+    import opentelemetry.util.http as util_http
+
+    return {
+        value
+        for module in (api, sdk, util_http)
+        for key, value in vars(module).items()
+        if key.lstrip("_").startswith("OTEL_") and isinstance(value, str) and value.startswith("OTEL_")
+    }
+
+
+def test_every_variable_of_the_sdk_and_instrumentation_packages_is_classified() -> None:
+    """A new SDK release with a new variable fails here until someone decides what it does
+    under beacon-otel: read by the settings, honoured by the SDK itself, or without effect."""
+    from beacon_otel.settings import HONOURED_UPSTREAM, NOT_HONOURED, variables_read
+
+    known = variables_read() | HONOURED_UPSTREAM | set(NOT_HONOURED)
+    assert sorted(_upstream_variable_names() - known) == []
+    assert not variables_read() & set(NOT_HONOURED) and not HONOURED_UPSTREAM & set(NOT_HONOURED)
+
+
+def _warnings(environ: dict[str, str]) -> dict[str, str]:
+    from beacon_otel.settings import configuration_warnings
+
+    return {
+        warning.topic: warning.message for warning in configuration_warnings(load_settings(environ), environ)
+    }
+
+
+def test_a_default_environment_has_no_warning() -> None:
+    assert _warnings({"PATH": "/bin", "OTEL_SERVICE_NAME": "router"}) == {}
+
+
+def test_every_supported_variable_set_at_once_has_no_otel_variables_warning() -> None:
+    from beacon_otel.settings import HONOURED_UPSTREAM, variables_read
+
+    environ = {name: "" for name in (variables_read() | HONOURED_UPSTREAM) if name.startswith("OTEL_")}
+    assert "otel-variables" not in _warnings(environ)
+
+
+def test_unsupported_otel_variables_are_named_with_their_reason_in_one_warning() -> None:
+    message = _warnings(
+        {"OTEL_LOG_LEVEL": "debug", "OTEL_PYTHON_DJANGO_EXCLUDED_URLS": "/x", "OTEL_TRACES_EXPORTER": "otlp"}
+    )["otel-variables"]
+    assert message.startswith("2 OTEL_* variables set here have no effect")
+    assert "OTEL_LOG_LEVEL (the Python SDK does not read it" in message
+    assert "OTEL_PYTHON_DJANGO_EXCLUDED_URLS (read by neither" in message
+    assert "OTEL_TRACES_EXPORTER" not in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"BEACON_OTEL_HTTPX_UPSTREAM": "true"},
+            "upstream httpx instrumentation emits the old HTTP attribute",
+        ),
+        ({"OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup"}, "HTTP metrics keep the stable names only"),
+        ({"OTEL_SEMCONV_STABILITY_OPT_IN": "http,htp"}, "htp is not an opt-in"),
+        ({"OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}, "asyncpg spans carry the stable database"),
+    ],
+)
+def test_semconv_warnings_say_where_the_names_will_differ(environ: dict[str, str], expected: str) -> None:
+    message = _warnings(environ)["semconv"]
+    assert message.startswith("OTEL_SEMCONV_STABILITY_OPT_IN") and expected in message, message
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"OTEL_SEMCONV_STABILITY_OPT_IN": "http", "BEACON_OTEL_HTTPX_UPSTREAM": "true"},
+        {"BEACON_OTEL_HTTPX_UPSTREAM": "true", "BEACON_OTEL_FASTAPI_UPSTREAM": "true"},
+        {"BEACON_OTEL_HTTPX_UPSTREAM": "true", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"},
+    ],
+)
+def test_no_semconv_warning_when_every_http_span_uses_the_same_names(environ: dict[str, str]) -> None:
+    assert "semconv" not in _warnings(environ)
+
+
+def test_a_false_looking_capture_all_methods_value_is_warned_about() -> None:
+    message = _warnings({"OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS": "false"})["http-methods"]
+    assert "turns the option ON" in message

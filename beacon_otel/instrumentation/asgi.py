@@ -5,11 +5,15 @@ endpoint (three spans by default, attributes set one by one under a lock, old an
 conventions side by side, a second route resolution), which is more than the endpoint itself.
 This one does the same job for the attributes a user needs, in one pass: W3C and legacy
 ``X-Trace-Id`` extraction, stable HTTP semantic conventions, span named ``METHOD /route/{template}``
-once routing has happened, status from the response, exceptions recorded.
+once routing has happened, status from the response, exceptions recorded. The standard
+variables of the upstream instrumentation (excluded URLs, captured headers, ``http/dup``, all
+methods) apply as :mod:`~beacon_otel.instrumentation.http_conventions` describes; an excluded
+request gets neither span nor metrics, and costs one pattern search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -19,7 +23,16 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from beacon_otel.instrumentation import lifespan
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
-from beacon_otel.instrumentation.http_metrics import KNOWN_METHODS, ServerMetrics
+from beacon_otel.instrumentation.http_conventions import (
+    NO_CONVENTIONS,
+    HttpConventions,
+    asgi_headers,
+    normalise_method,
+    old_server_attributes,
+    server_url,
+    span_name_method,
+)
+from beacon_otel.instrumentation.http_metrics import ServerMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -61,11 +74,19 @@ def _server_address(headers: dict[str, str], scope: Scope) -> tuple[str | None, 
 class ServerSpanMiddleware:
     """Wraps an ASGI app; only ``http`` scopes are traced, lifespan and websockets pass through."""
 
-    def __init__(self, app: ASGIApp, tracer: Tracer, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tracer: Tracer,
+        metrics: ServerMetrics | None = None,
+        conventions: HttpConventions = NO_CONVENTIONS,
+    ) -> None:
         self.app = app
         self.tracer = tracer
         self._start_span = DirectSpanStarter(tracer).start
         self.metrics = metrics
+        self.conventions = conventions
+        self._excluded = conventions.excluded  # None: no URL is excluded, nothing to match
         # Header names the global propagators read (traceparent, baggage, x-trace-id, ...).
         self._trace_headers = frozenset(propagate.get_global_textmap().fields)
 
@@ -79,9 +100,12 @@ class ServerSpanMiddleware:
 
         started = time.perf_counter()
         headers = _headers(scope)
-        method = scope.get("method", "GET")
-        if method not in KNOWN_METHODS:
-            method = "_OTHER"
+        if self._excluded is not None and self._excluded.url_disabled(server_url(scope, headers.get("host"))):
+            await self.app(scope, receive, send)  # as upstream: no span, no metrics, no context
+            return
+        conventions = self.conventions
+        sent_method = scope.get("method", "GET")
+        method = normalise_method(sent_method, conventions.capture_all_methods)
         # Most requests carry no trace headers: skip the propagators' work for them.
         parent = propagate.extract(headers) if not self._trace_headers.isdisjoint(headers) else None
         attributes: dict[str, Any] = {
@@ -89,6 +113,8 @@ class ServerSpanMiddleware:
             "url.scheme": scope.get("scheme", "http"),
             "url.path": scope.get("path", "/"),
         }
+        if method != sent_method:
+            attributes["http.request.method_original"] = sent_method
         host, port = _server_address(headers, scope)
         if host:
             attributes["server.address"] = host
@@ -103,8 +129,13 @@ class ServerSpanMiddleware:
         user_agent = headers.get("user-agent")
         if user_agent:
             attributes["user_agent.original"] = user_agent
+        if conventions.old_names:
+            attributes.update(old_server_attributes(scope, headers, method))
 
-        span = self._start_span(method, parent, attributes)
+        span = self._start_span(span_name_method(method), parent, attributes)
+        if conventions.request_headers is not None:
+            _record_headers(span, conventions.request_headers.attributes, scope.get("headers"))
+        response_headers = conventions.response_headers
         scheme = attributes["url.scheme"]
         if self.metrics is not None:
             self.metrics.request_started(method, scheme)
@@ -115,6 +146,8 @@ class ServerSpanMiddleware:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
+                if response_headers is not None:
+                    _record_headers(span, response_headers.attributes, message.get("headers"))
             await send(message)
 
         error_type: str | None = None
@@ -133,9 +166,11 @@ class ServerSpanMiddleware:
             end_attributes: dict[str, Any] = {}
             if route:
                 end_attributes["http.route"] = route
-                span.update_name(f"{method} {route}")
+                span.update_name(f"{span_name_method(method)} {route}")
             if status_code:
                 end_attributes["http.response.status_code"] = status_code
+                if conventions.old_names:
+                    end_attributes["http.status_code"] = status_code
                 if status_code >= 500 and error_type is None:
                     error_type = str(status_code)
                     span.set_status(Status(StatusCode.ERROR))
@@ -145,5 +180,11 @@ class ServerSpanMiddleware:
             span.end()
             if self.metrics is not None:
                 self.metrics.request_ended(
-                    time.perf_counter() - started, (method, scheme, route, status_code, error_type)
+                    time.perf_counter() - started, (method, scheme, route, status_code, error_type), span
                 )
+
+
+def _record_headers(span: Any, capture: Callable[[dict[str, list[str]]], dict[str, Any]], raw: Any) -> None:
+    """Captured headers become attributes; a header the app sent oddly must not fail its request."""
+    with contextlib.suppress(Exception):  # telemetry never breaks the app
+        span.set_attributes(capture(asgi_headers(raw)))

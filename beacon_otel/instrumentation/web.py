@@ -1,9 +1,13 @@
 """Server spans for FastAPI and Starlette apps, added when the framework is imported.
 
 Every app built afterwards gets :class:`ServerSpanMiddleware` as its outermost layer, so the
-span covers user middleware and exception handlers too. With
-``BEACON_OTEL_ASGI_INTERNAL_SPANS=true`` the upstream FastAPI instrumentation is used instead,
-which also emits the internal ``http send`` / ``http receive`` spans.
+span covers user middleware and exception handlers too; it follows the standard variables of the
+upstream instrumentation (``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` for FastAPI apps,
+``OTEL_PYTHON_STARLETTE_EXCLUDED_URLS`` for plain Starlette ones, captured headers, ...). With
+``BEACON_OTEL_FASTAPI_UPSTREAM=true`` (formerly ``BEACON_OTEL_ASGI_INTERNAL_SPANS``) the whole
+upstream FastAPI instrumentation is used instead, with its defaults: the old HTTP attribute names
+unless ``OTEL_SEMCONV_STABILITY_OPT_IN`` says otherwise, and ``http send`` / ``http receive``
+spans. It reads those variables itself; nothing is passed to it.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from typing import Any
 
 from opentelemetry import trace
 
+from beacon_otel import _upstream
 from beacon_otel.instrumentation.asgi import ServerSpanMiddleware
+from beacon_otel.instrumentation.http_conventions import server_conventions
 from beacon_otel.instrumentation.http_metrics import SCOPE_NAME, server_metrics
 from beacon_otel.settings import Settings
 
 _PATCHED = "_beacon_otel_patched"
 
 
-def _wrap_build_middleware_stack(cls: type, settings: Settings) -> None:
+def _wrap_build_middleware_stack(cls: type, settings: Settings, library: str) -> None:
     original = cls.__dict__.get("build_middleware_stack")
     if original is None or getattr(original, _PATCHED, False):
         return
@@ -29,13 +35,14 @@ def _wrap_build_middleware_stack(cls: type, settings: Settings) -> None:
 
     tracer = trace.get_tracer(SCOPE_NAME, __version__)
     metrics = server_metrics(__version__) if settings.http_server_metrics else None
+    conventions = server_conventions(settings.http_instrumentation, library)
 
     @functools.wraps(original)
     def build_middleware_stack(self: Any) -> Any:
         stack = original(self)
         if isinstance(stack, ServerSpanMiddleware) or _app_traces_itself(self):
             return stack
-        return ServerSpanMiddleware(stack, tracer, metrics)
+        return ServerSpanMiddleware(stack, tracer, metrics, conventions)
 
     setattr(build_middleware_stack, _PATCHED, True)
     cls.build_middleware_stack = build_middleware_stack  # type: ignore[attr-defined]
@@ -67,20 +74,20 @@ def _native_telemetry_off_by_default(cls: type) -> None:
 
 
 def _app_traces_itself(app: Any) -> bool:
-    return bool(getattr(app, "_telemetry", None) and app._telemetry.get("tracing"))
+    return _upstream.fastapi_traces_itself(app)
 
 
 def instrument_starlette(module: ModuleType, settings: Settings) -> None:
     """Post-import hook for ``starlette.applications``."""
-    _wrap_build_middleware_stack(module.Starlette, settings)
+    _wrap_build_middleware_stack(module.Starlette, settings, "starlette")
 
 
 def instrument_fastapi(module: ModuleType, settings: Settings) -> None:
     """Post-import hook for ``fastapi``."""
-    if settings.asgi_internal_spans:
+    if settings.fastapi_upstream:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor().instrument()
         return
     _native_telemetry_off_by_default(module.FastAPI)
-    _wrap_build_middleware_stack(module.FastAPI, settings)
+    _wrap_build_middleware_stack(module.FastAPI, settings, "fastapi")

@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 from beacon_otel.scrubbing import Scrubber
-from beacon_otel.settings import SIGNALS, BatchSettings, Settings
+from beacon_otel.settings import (
+    CAPTURE_ALL_METHODS,
+    CAPTURE_HEADERS,
+    SEMCONV_OPT_IN,
+    SIGNALS,
+    BatchSettings,
+    HttpInstrumentationVariables,
+    Settings,
+)
 
 Lines = list[tuple[str, str]]
 # Everything but the separators of the key=value,... format stays readable ("[scrubbed]", "/").
@@ -67,6 +75,23 @@ def _batch(prefix: str, batch: BatchSettings) -> Lines:
     ]
 
 
+def _http_instrumentation(http: HttpInstrumentationVariables) -> Lines:
+    """Each library's excluded URLs under its own variable (which wins over the generic one)."""
+    return [
+        ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", ",".join(http.fastapi_excluded_urls)),
+        ("OTEL_PYTHON_STARLETTE_EXCLUDED_URLS", ",".join(http.starlette_excluded_urls)),
+        ("OTEL_PYTHON_HTTPX_EXCLUDED_URLS", ",".join(http.httpx_excluded_urls)),
+        (f"{CAPTURE_HEADERS}_SERVER_REQUEST", ",".join(http.server_request_headers)),
+        (f"{CAPTURE_HEADERS}_SERVER_RESPONSE", ",".join(http.server_response_headers)),
+        (f"{CAPTURE_HEADERS}_CLIENT_REQUEST", ",".join(http.client_request_headers)),
+        (f"{CAPTURE_HEADERS}_CLIENT_RESPONSE", ",".join(http.client_response_headers)),
+        (f"{CAPTURE_HEADERS}_SANITIZE_FIELDS", ",".join(http.sanitize_fields)),
+        (SEMCONV_OPT_IN, ",".join(http.semconv_opt_in)),
+        # Empty when off: any other value, "false" too, turns it on.
+        (CAPTURE_ALL_METHODS, "true" if http.capture_all_methods else ""),
+    ]
+
+
 def _untraced(settings: Settings) -> str:
     methods = [f"{module}:{cls}.{method}" for module, cls, method in settings.untraced_methods]
     return ",".join(methods) or "none"
@@ -105,7 +130,7 @@ FIELDS: dict[str, Callable[[Settings], Lines]] = {
     "legacy_trace_header": lambda s: [("BEACON_OTEL_LEGACY_TRACE_HEADER", s.legacy_trace_header or "")],
     "httpx_upstream": lambda s: [("BEACON_OTEL_HTTPX_UPSTREAM", _flag(s.httpx_upstream))],
     "asyncpg_upstream": lambda s: [("BEACON_OTEL_ASYNCPG_UPSTREAM", _flag(s.asyncpg_upstream))],
-    "asgi_internal_spans": lambda s: [("BEACON_OTEL_ASGI_INTERNAL_SPANS", _flag(s.asgi_internal_spans))],
+    "fastapi_upstream": lambda s: [("BEACON_OTEL_FASTAPI_UPSTREAM", _flag(s.fastapi_upstream))],
     "http_server_metrics": lambda s: [("BEACON_OTEL_HTTP_SERVER_METRICS", _flag(s.http_server_metrics))],
     "export_error_interval": lambda s: [
         ("BEACON_OTEL_EXPORT_ERROR_INTERVAL", _number(s.export_error_interval))
@@ -121,6 +146,7 @@ FIELDS: dict[str, Callable[[Settings], Lines]] = {
     "log_level": lambda s: [("BEACON_OTEL_LOG_LEVEL", s.log_level or "")],
     "export_access_logs": lambda s: [("BEACON_OTEL_EXPORT_ACCESS_LOGS", _flag(s.export_access_logs))],
     "scrub_patterns": lambda s: [("BEACON_OTEL_SCRUB_PATTERNS", " ".join(s.scrub_patterns))],
+    "http_instrumentation": lambda s: _http_instrumentation(s.http_instrumentation),
 }
 
 

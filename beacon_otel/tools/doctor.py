@@ -128,22 +128,26 @@ def diagnose(
         settings = None
         items: list[Check | Probe] = [*checks.config_problems(error.problems), *_unchecked()]
     else:
-        items = [*_local_checks(settings), *_otlp_probes(settings, timeout)]
+        items = [*_local_checks(settings, environ), *_otlp_probes(settings, timeout)]
     items.append(_sink_item(_sink_target(environ, settings, sink, sink_token), timeout))
     items.append(_postgres_item(environ, timeout))
     return run_probes(items, budget=3 * timeout + 2)
 
 
-def _local_checks(settings: Settings) -> list[Check]:
-    """The instant checks: the configuration is valid, what it says, what will be instrumented."""
+def _local_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
+    """The instant checks: the configuration is valid, what it says (and what in it has no
+    effect), what will be instrumented."""
     from beacon_otel.cli import mask_settings
+    from beacon_otel.settings import configuration_warnings
     from beacon_otel.tools import doctor_checks as checks
 
     valid = checks.Check("config", "ok", "every variable is valid")
     return [
         valid,
+        *checks.configuration_warnings(configuration_warnings(settings, environ)),
         *checks.settings_summary(settings, mask_settings(settings)),
         *checks.instrumentations(settings),
+        checks.http_conventions(settings),
     ]
 
 

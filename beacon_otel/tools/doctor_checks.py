@@ -45,7 +45,15 @@ from beacon_otel.export.reporting import failure_reason
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.providers.hooks import DEFAULT_HOOKS
 from beacon_otel.sdk import build_resource
-from beacon_otel.settings import INSTRUMENTATIONS, SIGNALS, Settings, Signal
+from beacon_otel.settings import (
+    FASTAPI_UPSTREAM,
+    INSTRUMENTATIONS,
+    SEMCONV_OPT_IN,
+    SIGNALS,
+    ConfigWarning,
+    Settings,
+    Signal,
+)
 
 
 def _optional(module: str) -> Any:
@@ -291,13 +299,13 @@ def _client_row(settings: Settings, name: str) -> Check:
 
 def _fastapi_row(settings: Settings) -> Check:
     """FastAPI/Starlette apps get beacon-otel's middleware, or the upstream instrumentation
-    with BEACON_OTEL_ASGI_INTERNAL_SPANS=true (which has its own version requirement)."""
-    if settings.asgi_internal_spans:
+    with BEACON_OTEL_FASTAPI_UPSTREAM=true (which has its own version requirement)."""
+    if settings.fastapi_upstream:
         return _library_row(
             "instr:fastapi",
             "fastapi",
             "opentelemetry-instrumentation-fastapi",
-            " (upstream FastAPI instrumentation, BEACON_OTEL_ASGI_INTERNAL_SPANS=true)",
+            f" (upstream FastAPI instrumentation, {FASTAPI_UPSTREAM}=true)",
         )
     found = [
         f"{library} {_installed_version(library) or '(version unknown)'}"
@@ -310,6 +318,31 @@ def _fastapi_row(settings: Settings) -> Check:
         )
     return Check(
         "instr:fastapi", "ok", f"will load: {', '.join(found)} (beacon-otel's server-span middleware)"
+    )
+
+
+def configuration_warnings(warnings: list[ConfigWarning]) -> list[Check]:
+    """The start-up warnings (OTEL_* variables without effect, a deprecated name, semantic
+    conventions that differ), one row each, as the app's first log lines will say them."""
+    return [Check(warning.topic, "warn", warning.message, warning.remedy) for warning in warnings]
+
+
+def http_conventions(settings: Settings) -> Check:
+    """Which HTTP attribute names the spans will carry: a fact worth one line, since the upstream
+    instrumentations and beacon-otel's differ when OTEL_SEMCONV_STABILITY_OPT_IN is unset."""
+    mode = settings.http_instrumentation.http_mode
+    if mode == "http/dup":
+        return Check(
+            "http-semconv", "info", f"{SEMCONV_OPT_IN}=http/dup: old and stable HTTP attribute names"
+        )
+    if mode == "http":
+        return Check("http-semconv", "info", f"{SEMCONV_OPT_IN}=http: stable HTTP attribute names everywhere")
+    return Check(
+        "http-semconv",
+        "info",
+        f"{SEMCONV_OPT_IN} has no http entry: beacon-otel's HTTP spans use the stable attribute names "
+        "(http.request.method, ...); an upstream instrumentation selected with BEACON_OTEL_<LIB>_UPSTREAM "
+        "would use the old ones (http.method, ...)",
     )
 
 
