@@ -7,7 +7,6 @@ once per process and keeps a handle so that they can be flushed and shut down.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -44,12 +44,8 @@ from beacon_otel.export.log_encoding import EncodedLogRecordProcessor, LogBatchE
 from beacon_otel.export.reporting import ExportReporter, install_log_capture
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.instrumentation import http_metrics
-from beacon_otel.instrumentation.exemplars import (
-    EXEMPLAR_FILTER_VARIABLE,
-    ExemplarFilterName,
-    exemplar_filter_named,
-    sdk_exemplar_filter,
-)
+from beacon_otel.instrumentation.exemplars import sdk_exemplar_filter
+from beacon_otel.instrumentation.fast_path import say_why_not_direct
 from beacon_otel.instrumentation.http_metrics import FastHttpMetrics
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter
@@ -189,17 +185,13 @@ def _observe_drops(meter_provider: MeterProvider, reporter: ExportReporter) -> N
     )
 
 
-def _exemplar_filter(settings: Settings) -> ExemplarFilterName:
-    """``OTEL_METRICS_EXEMPLAR_FILTER``, for the meter provider and the HTTP aggregation alike;
-    a value the SDK does not know gets its default and a warning, not an app without telemetry."""
-    value = getattr(settings, "metrics_exemplar_filter", None)
-    if value is None:
-        # Until Settings reads the variable (it is read where the SDK itself would read it).
-        value = os.environ.get(EXEMPLAR_FILTER_VARIABLE)
-    name, problem = exemplar_filter_named(value)
-    if problem:
-        logging.getLogger("beacon_otel").warning("beacon-otel: %s", problem)
-    return name
+def say_if_spans_take_the_slow_path(telemetry: Telemetry) -> None:
+    """At start, one line when the configuration itself turns direct spans off (the console
+    exporter's processor, the SDK's span metrics); a processor the app adds later is said when
+    the next span starts."""
+    tracer = telemetry.tracer_provider.get_tracer(http_metrics.SCOPE_NAME, _version())
+    if isinstance(tracer, SdkTracer):
+        say_why_not_direct(tracer, _upstream.tracer_span_processors(tracer))
 
 
 def build_telemetry(settings: Settings) -> Telemetry:
@@ -230,7 +222,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
             processor = SimpleSpanProcessor(span_exporter)
         tracer_provider.add_span_processor(processor)
 
-    exemplar_filter = _exemplar_filter(settings)
+    exemplar_filter = settings.metrics_exemplar_filter
     fast_http_metrics = FastHttpMetrics(
         resource, InstrumentationScope(http_metrics.SCOPE_NAME, _version()), exemplar_filter=exemplar_filter
     )

@@ -109,6 +109,27 @@ class HttpInstrumentationVariables(NamedTuple):
         return "http" if "http" in self.semconv_opt_in else "default"
 
 
+EXEMPLAR_FILTER_VARIABLE = "OTEL_METRICS_EXEMPLAR_FILTER"
+EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
+DEFAULT_EXEMPLAR_FILTER = "trace_based"
+
+
+def exemplar_filter_named(value: str | None) -> tuple[str, str | None]:
+    """The exemplar filter ``value`` names (unset or empty: the SDK's default), and a warning
+    when it names none. The SDK itself would raise while building the meter provider, leaving
+    the app without telemetry: here the value gets the default and one warning instead."""
+    if value is None or not value.strip():
+        return DEFAULT_EXEMPLAR_FILTER, None
+    wanted = value.strip().lower()
+    if wanted in EXEMPLAR_FILTERS:
+        return wanted, None
+    return DEFAULT_EXEMPLAR_FILTER, (
+        f"{EXEMPLAR_FILTER_VARIABLE}={value!r} is not one of {', '.join(EXEMPLAR_FILTERS)}: metrics "
+        f"keep exemplars as with the SDK's default, {DEFAULT_EXEMPLAR_FILTER} (measurements made "
+        "under a sampled span)"
+    )
+
+
 class ConfigWarning(NamedTuple):
     """A configuration that works, but not as its author probably expects: reported once at
     start-up and by ``beacon-otel doctor``, never fatal."""
@@ -150,6 +171,7 @@ class Settings(NamedTuple):
     httpx_upstream: bool = False  # the upstream httpx instrumentation instead of beacon-otel's
     asyncpg_upstream: bool = False  # the upstream asyncpg instrumentation instead of beacon-otel's
     http_server_metrics: bool = True
+    metrics_exemplar_filter: str = DEFAULT_EXEMPLAR_FILTER  # one of EXEMPLAR_FILTERS
     export_error_interval: float = 60.0
     shutdown_timeout: float = 5.0  # seconds for the whole exit: flush, export, shut down
     log_format: str = "auto"
@@ -685,6 +707,7 @@ def _read(reader: _Reader) -> Settings:
         httpx_upstream=reader.boolean("BEACON_OTEL_HTTPX_UPSTREAM", False),
         asyncpg_upstream=reader.boolean("BEACON_OTEL_ASYNCPG_UPSTREAM", False),
         http_server_metrics=reader.boolean("BEACON_OTEL_HTTP_SERVER_METRICS", True),
+        metrics_exemplar_filter=exemplar_filter_named(reader.raw(EXEMPLAR_FILTER_VARIABLE))[0],
         export_error_interval=reader.parsed(
             "BEACON_OTEL_EXPORT_ERROR_INTERVAL",
             60.0,
@@ -723,7 +746,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 # Honoured under beacon-otel exactly as without it, by the SDK, the OTLP exporters or
 # opentelemetry-instrument, which read them on their own: span limits (the direct spans take the
-# tracer's), the metric reader's timeout and the meter provider's exemplar filter, the exporters'
+# tracer's), the metric reader's timeout, the exporters'
 # TLS files, gRPC security, credential providers and retryable codes, and the distro selection.
 _SIGNAL_SCOPES = ("", "TRACES_", "METRICS_", "LOGS_")
 HONOURED_UPSTREAM: frozenset[str] = frozenset(
@@ -737,7 +760,9 @@ HONOURED_UPSTREAM: frozenset[str] = frozenset(
         "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_METRIC_EXPORT_TIMEOUT",
-        "OTEL_METRICS_EXEMPLAR_FILTER",
+        # The SDK's span metrics: on, spans take the SDK's own path so that it counts them (doctor's
+        # fast-path row and one start-up line say so).
+        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED",
         *(
             f"OTEL_EXPORTER_OTLP_{scope}{part}"
             for scope in _SIGNAL_SCOPES
@@ -772,8 +797,6 @@ NOT_HONOURED: Mapping[str, str] = MappingProxyType(
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "histograms keep explicit buckets",
         "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT": "the log pipeline's records are not limited by it",
         "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "the log pipeline's records are not limited by it",
-        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "the SDK's own metrics would miss the spans and log "
-        "records beacon-otel encodes directly",
         "OTEL_PYTHON_ID_GENERATOR": "beacon-otel's id generator keeps the runner's X-Trace-Id as trace id",
         "OTEL_PYTHON_TRACER_PROVIDER": _OWN_PROVIDERS,
         "OTEL_PYTHON_METER_PROVIDER": _OWN_PROVIDERS,
@@ -806,6 +829,13 @@ def configuration_warnings(
     between the instrumentations, a capture-all-methods value that reads as false but is on."""
     env = os.environ if environ is None else environ
     warnings = [*_unsupported_variables(env), *_semconv_warnings(settings)]
+    exemplar_problem = exemplar_filter_named(env.get(EXEMPLAR_FILTER_VARIABLE))[1]
+    if exemplar_problem:
+        warnings.append(
+            ConfigWarning(
+                "exemplar-filter", exemplar_problem, f"set it to one of {', '.join(EXEMPLAR_FILTERS)}"
+            )
+        )
     if env.get(DEPRECATED_FASTAPI_UPSTREAM, "").strip():
         warnings.append(
             ConfigWarning(

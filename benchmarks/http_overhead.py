@@ -1,13 +1,19 @@
 """Request throughput, latency and start-up time of the demo router, with and without telemetry.
 
-Three variants run in the same session against the same fake providers and the same local
+Four variants run in the same session against the same fake providers and the same local
 OTLP receiver (a separate process, on loopback):
 
 * ``uninstrumented``: ``uvicorn demo_router.app:app`` (run as the router runs in production:
   default log level, access log on, output to a file);
 * ``beacon-otel-run``: the same command under beacon-otel, exporting traces, metrics and logs;
 * ``opentelemetry-instrument``: the vanilla auto-instrumentation (opentelemetry-distro's
-  configurator) with the same instrumentations (FastAPI, httpx, asyncpg), exporting the same.
+  configurator) with the same instrumentations (FastAPI, httpx, asyncpg), exporting the same;
+* ``opentelemetry-instrument (tuned)``: the same, with the FastAPI instrumentation applied by
+  ``benchmarks/upstream_tuned_app.py`` with ``exclude_spans=["send", "receive"]`` (one span per
+  request, as beacon-otel records), as a careful user would; 0.66b1 has no environment variable
+  for it, so the auto-instrumentation's own FastAPI instrumentation is disabled
+  (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=fastapi``). Excluding the health URL, the upstream
+  documentation's other advice for a lighter load, would not be a fair comparison here.
 
 Endpoints: ``GET /health`` (trivial) and ``GET /fanout`` (3 concurrent httpx calls to the fake
 providers). Each figure is the median of ``--runs`` wrk runs; the ratios are against the
@@ -43,6 +49,10 @@ from benchmarks.common import (
 
 STARTS = 7  # cold starts per variant for the time to the first served request, taken in turn
 
+# The upstream instrumentations tuned as a careful user would: send/receive spans excluded.
+TUNED = "opentelemetry-instrument (tuned)"
+TUNED_APP = "benchmarks.upstream_tuned_app:app"
+
 PROVIDERS = ("golem-us|golem|us-east", "modal-eu|modal|eu-west", "modal-ap|modal|asia-pacific")
 
 
@@ -59,6 +69,7 @@ def variant_commands(app_port: int) -> dict[str, list[str]]:
         "uninstrumented": [str(BIN / "uvicorn"), *uvicorn[1:]],
         "beacon-otel-run": [str(BIN / "beacon-otel-run"), *uvicorn],
         "opentelemetry-instrument": [str(BIN / "opentelemetry-instrument"), *uvicorn],
+        TUNED: [str(BIN / "opentelemetry-instrument"), uvicorn[0], TUNED_APP, *uvicorn[2:]],
     }
 
 
@@ -74,7 +85,7 @@ def variant_env(name: str, otlp_endpoint: str, providers_port: int) -> dict[str,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_SERVICE_NAME="bench-router",
     )
-    if name == "opentelemetry-instrument":
+    if name in ("opentelemetry-instrument", TUNED):
         env.update(
             OTEL_PYTHON_DISTRO="distro",
             OTEL_PYTHON_CONFIGURATOR="configurator",
@@ -83,6 +94,8 @@ def variant_env(name: str, otlp_endpoint: str, providers_port: int) -> dict[str,
             OTEL_LOGS_EXPORTER="otlp",
             OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
         )
+    if name == TUNED:
+        env.update(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="fastapi")  # TUNED_APP instruments it
     return env
 
 
@@ -105,7 +118,8 @@ def measure_variant(
 ) -> dict[str, object]:
     base = f"http://127.0.0.1:{app_port}"
     results: dict[str, object] = {}
-    with running(command, env, log=ROOT / ".benchmarks" / f"{name}.log") as process:
+    log = ROOT / ".benchmarks" / f"{name.replace(' ', '-').replace('(', '').replace(')', '')}.log"
+    with running(command, env, log=log) as process:
         wait_http(f"{base}/health", process=process)
         wrk(f"{base}/health", 2, pid=process.pid)  # warm-up
         for endpoint in ("/health", "/fanout"):
@@ -121,9 +135,11 @@ def render(results: dict[str, dict[str, object]], seconds: float, runs: int) -> 
         "",
         f"Command: `python -m benchmarks.http_overhead --seconds {seconds:g} --runs {runs}` "
         f"(machine: {machine_line()}). wrk with 2 threads and 16 connections, median of {runs} runs of "
-        f"{seconds:g} s, on the same 2 cores as the app and the OTLP receiver. Both instrumented variants "
-        "export traces, metrics and logs over OTLP/HTTP to a local receiver. beacon-otel and the demo "
-        "router run from bytecode compiled beforehand, as from an installed wheel.",
+        f"{seconds:g} s, on the same 2 cores as the app and the OTLP receiver. Every instrumented variant "
+        "exports traces, metrics and logs over OTLP/HTTP to a local receiver. beacon-otel and the demo "
+        "router run from bytecode compiled beforehand, as from an installed wheel. "
+        f'{TUNED}: the FastAPI instrumentation with `exclude_spans=["send", "receive"]` '
+        "(`benchmarks/upstream_tuned_app.py`; 0.66b1 reads no variable for it), one span per request.",
         "",
         "| variant | endpoint | requests/s | ratio | p50 ms | p99 ms | app CPU µs/request | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

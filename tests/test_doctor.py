@@ -398,3 +398,20 @@ def test_no_endpoint_warning_when_the_url_is_right(otlp: OtlpReceiver, variables
     outcome = run_doctor(clean_env(OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", **values))
     assert not [check for check in outcome.checks if check["check"].startswith("endpoint:")], outcome.text
     assert outcome.one("otlp-export")["status"] == "ok", outcome.text
+
+
+@pytest.mark.parametrize(
+    ("variables", "status", "says"),
+    [
+        ({}, "ok", "spans skip the SDK's span object"),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, "info", "the console exporter"),
+        ({"OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true"}, "info", "the SDK counts spans"),
+    ],
+    ids=["on", "console exporter", "SDK span metrics"],
+)
+def test_the_doctor_says_whether_spans_take_the_fast_path(
+    otlp: OtlpReceiver, variables: dict[str, str], status: str, says: str
+) -> None:
+    env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.http_endpoint, OTEL_LOGS_EXPORTER="none", **variables)
+    row = run_doctor(env).one("fast-path")
+    assert row["status"] == status and says in row["detail"], row

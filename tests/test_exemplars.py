@@ -32,12 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
 from beacon_otel.export.added_metrics import WithHttpMetrics
-from beacon_otel.instrumentation.exemplars import (
-    EXEMPLAR_FILTERS,
-    ExemplarFilterName,
-    exemplar_filter_named,
-    sdk_exemplar_filter,
-)
+from beacon_otel.instrumentation.exemplars import EXEMPLAR_FILTERS, ExemplarFilterName, sdk_exemplar_filter
 from beacon_otel.instrumentation.http_metrics import (
     CLIENT_DURATION_NAME,
     CLIENT_SCOPE_NAME,
@@ -49,6 +44,7 @@ from beacon_otel.instrumentation.http_metrics import (
     SdkServerMetrics,
     SeriesKey,
 )
+from beacon_otel.settings import configuration_warnings, exemplar_filter_named, load_settings
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.processes import free_port, launch, otlp_env, uvicorn_command
@@ -273,6 +269,11 @@ def test_an_unknown_filter_falls_back_to_the_sdk_default_with_a_warning() -> Non
     assert name == "trace_based"
     assert warning is not None
     assert "OTEL_METRICS_EXEMPLAR_FILTER='bogus'" in warning and "default, trace_based" in warning
+    environ = {"OTEL_METRICS_EXEMPLAR_FILTER": "bogus"}
+    settings = load_settings(environ)
+    assert settings.metrics_exemplar_filter == "trace_based"
+    topics = [warning.topic for warning in configuration_warnings(settings, environ)]
+    assert topics == ["exemplar-filter"], "doctor and the start-up line show the warning"
 
 
 # -- 4. the same exemplars as the SDK's histogram, over OTLP ----------------------------------------------

@@ -35,7 +35,8 @@ from beacon_otel.export.otlp_http import FastHttpSpanExporter
 from beacon_otel.export.reporting import ExportReporter
 from beacon_otel.export.span_encoding import SpanBatchEncoder
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
-from beacon_otel.instrumentation.direct_span import DirectSpanStarter, why_not_direct
+from beacon_otel.instrumentation.direct_span import DirectSpanStarter
+from beacon_otel.instrumentation.fast_path import why_not_direct
 from beacon_otel.settings import BatchSettings
 from beacon_otel.stack.postgres import PostgresServer
 from beacon_otel.testing.otlp_receiver import OtlpReceiver
@@ -182,9 +183,9 @@ def test_the_fast_path_turning_off_is_said_once(
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from beacon_otel.instrumentation import direct_span
+    from beacon_otel.instrumentation import fast_path
 
-    monkeypatch.setattr(direct_span, "_told", set())  # said in this process already by another test
+    monkeypatch.setattr(fast_path, "_told", set())  # said in this process already by another test
 
     provider = TracerProvider()
     provider.add_span_processor(_encoded_processor())
@@ -525,3 +526,39 @@ def test_the_scan_finds_a_private_use() -> None:
         "line 4: tracer._span_limits",
         "line 5: getattr(exporter, '_client', None)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "reason"),
+    [
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp,console"},
+            "another span processor is registered: SimpleSpanProcessor",
+        ),
+        ({"OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true"}, "records the SDK's span metrics"),
+        ({}, None),
+    ],
+    ids=["console exporter", "SDK span metrics", "fast path on"],
+)
+def test_an_app_says_at_start_when_its_configuration_turns_the_fast_path_off(
+    receiver: OtlpReceiver, variables: dict[str, str], reason: str | None
+) -> None:
+    import subprocess
+
+    from tests.support.processes import otlp_env
+
+    result = subprocess.run(
+        ["beacon-otel-run", "python", "-c", "print('app ran')"],
+        env=otlp_env(receiver.http_endpoint, **variables),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "app ran" in result.stdout, result.stderr
+    said = [line for line in result.stderr.splitlines() if "slower path" in line]
+    logged = [line for line in result.stdout.splitlines() if "slower path" in line]
+    if reason is None:
+        assert said == logged == [], result.stderr
+    else:
+        assert len(said) == 1 and reason in said[0], result.stderr
+        assert len(logged) == 1 and '"level":"warning"' in logged[0].replace(" ", ""), result.stdout

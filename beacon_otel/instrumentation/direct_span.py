@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from beacon_otel import _upstream
 from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
+from beacon_otel.instrumentation.fast_path import say_why_not_direct, why_not_direct
 
 _PRIMITIVES = (str, bool, int, float)
 _VALUES = (str, bool, int, float, bytes)  # bytes too, kept as bytes, as the Python SDK does
@@ -340,7 +341,7 @@ class DirectSpanStarter:
             self._seen_processors = processors
             self._route = direct_route(tracer, processors)
             if self._route is None:
-                _say_why_not_direct(tracer, processors)
+                say_why_not_direct(tracer, processors)
         route = self._route
         if route is None or not route.is_enabled():
             return None
@@ -356,41 +357,3 @@ def direct_route(tracer: SdkTracer, processors: tuple[Any, ...] | None) -> Direc
     internals = _upstream.tracer_internals(tracer)
     assert internals is not None and processors is not None  # checked by why_not_direct
     return DirectRoute(tracer, internals, processors[0])
-
-
-_told: set[str] = set()
-
-
-def _say_why_not_direct(tracer: SdkTracer, processors: tuple[Any, ...] | None) -> None:
-    """One line per process and reason when the fast path turns off: it costs CPU per span,
-    and nothing else would show it."""
-    if processors == ():
-        return  # no span is exported at all (OTEL_TRACES_EXPORTER=none): no cost to speak of
-    reason = why_not_direct(tracer, processors)
-    if reason is None or reason in _told:
-        return
-    _told.add(reason)
-    from beacon_otel.export.reporting import tell
-
-    tell("beacon-otel: spans take the SDK's slower path (direct spans are off): %s", reason)
-
-
-def why_not_direct(tracer: object, processors: tuple[Any, ...] | None) -> str | None:
-    """Why spans of this tracer cannot skip the SDK's span object (None when they can): said
-    by ``doctor`` and at start, since the fast path turning off is a 2-4x cost per span."""
-    if not isinstance(tracer, SdkTracer):
-        return f"the tracer is a {type(tracer).__module__}.{type(tracer).__qualname__}, not the SDK's"
-    if processors is None:
-        return "the SDK's span processors cannot be read (an SDK version beacon-otel does not know)"
-    others = [type(p).__qualname__ for p in processors if not isinstance(p, EncodedBatchSpanProcessor)]
-    if others:
-        return "another span processor is registered: " + ", ".join(others)
-    if not processors:
-        return "no span processor is registered"
-    if len(processors) > 1:
-        return "more than one encoded span processor is registered"
-    if _upstream.hooks_span_ending(processors[0]):
-        return f"the span processor {type(processors[0]).__qualname__} hooks span ending"
-    if _upstream.tracer_internals(tracer) is None:
-        return "the tracer records the SDK's span metrics, or lacks a field direct spans read"
-    return None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import time_ns
-from typing import Literal, get_args
 
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
@@ -27,33 +26,16 @@ from opentelemetry.sdk.metrics import (
 )
 from opentelemetry.trace import Span
 
-ExemplarFilterName = Literal["trace_based", "always_on", "always_off"]
-EXEMPLAR_FILTERS: tuple[ExemplarFilterName, ...] = get_args(ExemplarFilterName)
-DEFAULT_EXEMPLAR_FILTER: ExemplarFilterName = "trace_based"
-EXEMPLAR_FILTER_VARIABLE = "OTEL_METRICS_EXEMPLAR_FILTER"
+from beacon_otel.settings import DEFAULT_EXEMPLAR_FILTER, EXEMPLAR_FILTERS
+
+__all__ = ["DEFAULT_EXEMPLAR_FILTER", "EXEMPLAR_FILTERS", "exemplar_sampler", "sdk_exemplar_filter"]
+
+# A name from settings.EXEMPLAR_FILTERS, which reads and checks OTEL_METRICS_EXEMPLAR_FILTER.
+ExemplarFilterName = str
 
 # One kept measurement: (value, time_unix_nano, span_id, trace_id); no ids without a valid span.
 Kept = tuple[float, int, int | None, int | None]
 Sampler = Callable[[float, Span | None], Kept | None]
-
-
-def exemplar_filter_named(value: str | None) -> tuple[ExemplarFilterName, str | None]:
-    """The filter ``value`` names (unset or empty: the default), and a warning when it names none.
-
-    The SDK would refuse such a value by raising while the meter provider is built, which would
-    leave the app without any telemetry; here it gets the SDK's default and one warning instead.
-    """
-    if value is None or not value.strip():
-        return DEFAULT_EXEMPLAR_FILTER, None
-    wanted = value.strip().lower()
-    for name in EXEMPLAR_FILTERS:
-        if wanted == name:
-            return name, None
-    return DEFAULT_EXEMPLAR_FILTER, (
-        f"{EXEMPLAR_FILTER_VARIABLE}={value!r} is not one of {', '.join(EXEMPLAR_FILTERS)}: metrics "
-        f"keep exemplars as with the SDK's default, {DEFAULT_EXEMPLAR_FILTER} (measurements made "
-        "under a sampled span)"
-    )
 
 
 def sdk_exemplar_filter(name: ExemplarFilterName) -> ExemplarFilter:

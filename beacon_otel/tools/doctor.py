@@ -148,6 +148,7 @@ def _local_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]
         *checks.settings_summary(settings, mask_settings(settings)),
         *checks.instrumentations(settings),
         checks.http_conventions(settings),
+        checks.fast_path(settings, environ),
     ]
 
 

@@ -327,6 +327,27 @@ def configuration_warnings(warnings: list[ConfigWarning]) -> list[Check]:
     return [Check(warning.topic, "warn", warning.message, warning.remedy) for warning in warnings]
 
 
+def fast_path(settings: Settings, environ: Mapping[str, str]) -> Check:
+    """Whether spans will skip the SDK's span object (about half the CPU per span), and what in
+    the configuration turns that off; the app says the same at start, and names a processor it
+    adds itself when the next span starts."""
+    reasons = []
+    if settings.exports("traces", "console"):
+        reasons.append("the console exporter (OTEL_TRACES_EXPORTER=console) takes the SDK's span processor")
+    if environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
+        reasons.append("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true: the SDK counts spans it makes itself")
+    if reasons:
+        return Check("fast-path", "info", "spans take the SDK's slower path: " + "; ".join(reasons))
+    if not settings.exporters.get("traces"):
+        return Check("fast-path", "info", "no span is exported (OTEL_TRACES_EXPORTER=none)")
+    return Check(
+        "fast-path",
+        "ok",
+        "spans skip the SDK's span object (beacon-otel's encoded processor is the only one); a span "
+        "processor the app adds itself turns that off, and the app says so once",
+    )
+
+
 def http_conventions(settings: Settings) -> Check:
     """Which HTTP attribute names the spans will carry: a fact worth one line, since the upstream
     instrumentations and beacon-otel's differ when OTEL_SEMCONV_STABILITY_OPT_IN is unset."""
