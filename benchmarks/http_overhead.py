@@ -1,11 +1,13 @@
 """Request throughput, latency and start-up time of the demo router, with and without telemetry.
 
-Four variants run in the same session against the same fake providers and the same local
+Five variants run in the same session against the same fake providers and the same local
 OTLP receiver (a separate process, on loopback):
 
 * ``uninstrumented``: ``uvicorn demo_router.app:app`` (run as the router runs in production:
   default log level, access log on, output to a file);
 * ``beacon-otel-run``: the same command under beacon-otel, exporting traces, metrics and logs;
+* ``beacon-otel-run (excluded URLs, captured headers)``: the same, with the standard variables'
+  features at work on every request (``FEATURE_VARIABLES``);
 * ``opentelemetry-instrument``: the vanilla auto-instrumentation (opentelemetry-distro's
   configurator) with the same instrumentations (FastAPI, httpx, asyncpg), exporting the same;
 * ``opentelemetry-instrument (tuned)``: the same, with the FastAPI instrumentation applied by
@@ -51,6 +53,18 @@ STARTS = 7  # cold starts per variant for the time to the first served request, 
 
 # The upstream instrumentations tuned as a careful user would: send/receive spans excluded.
 TUNED = "opentelemetry-instrument (tuned)"
+# beacon-otel with the standard variables' features at work on every request: an excluded-URL
+# list that the benchmarked paths do not match (so each request pays the check), request and
+# response headers captured on the server and client spans; exemplars are on by default.
+FEATURES = "beacon-otel-run (excluded URLs, captured headers)"
+FEATURE_VARIABLES = {
+    "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS": "/metrics,/ready,/debug/.*",
+    "OTEL_PYTHON_HTTPX_EXCLUDED_URLS": "/internal",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "user-agent,accept",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "content-type",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": "content-type",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE": "content-type",
+}
 TUNED_APP = "benchmarks.upstream_tuned_app:app"
 
 PROVIDERS = ("golem-us|golem|us-east", "modal-eu|modal|eu-west", "modal-ap|modal|asia-pacific")
@@ -68,6 +82,7 @@ def variant_commands(app_port: int) -> dict[str, list[str]]:
     return {
         "uninstrumented": [str(BIN / "uvicorn"), *uvicorn[1:]],
         "beacon-otel-run": [str(BIN / "beacon-otel-run"), *uvicorn],
+        FEATURES: [str(BIN / "beacon-otel-run"), *uvicorn],
         "opentelemetry-instrument": [str(BIN / "opentelemetry-instrument"), *uvicorn],
         TUNED: [str(BIN / "opentelemetry-instrument"), uvicorn[0], TUNED_APP, *uvicorn[2:]],
     }
@@ -96,6 +111,8 @@ def variant_env(name: str, otlp_endpoint: str, providers_port: int) -> dict[str,
         )
     if name == TUNED:
         env.update(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="fastapi")  # TUNED_APP instruments it
+    if name == FEATURES:
+        env.update(FEATURE_VARIABLES)
     return env
 
 
@@ -139,7 +156,11 @@ def render(results: dict[str, dict[str, object]], seconds: float, runs: int) -> 
         "exports traces, metrics and logs over OTLP/HTTP to a local receiver. beacon-otel and the demo "
         "router run from bytecode compiled beforehand, as from an installed wheel. "
         f'{TUNED}: the FastAPI instrumentation with `exclude_spans=["send", "receive"]` '
-        "(`benchmarks/upstream_tuned_app.py`; 0.66b1 reads no variable for it), one span per request.",
+        "(`benchmarks/upstream_tuned_app.py`; 0.66b1 reads no variable for it), one span per request. "
+        f"{FEATURES}: "
+        + ", ".join(f"`{name}={value}`" for name, value in FEATURE_VARIABLES.items())
+        + " (no benchmarked path is excluded: every request pays the check); exemplars are on in both "
+        "beacon-otel variants (`trace_based`, the default).",
         "",
         "| variant | endpoint | requests/s | ratio | p50 ms | p99 ms | app CPU µs/request | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
