@@ -1,8 +1,9 @@
 """A lean ASGI middleware that gives each HTTP request one server span (and a duration metric).
 
-Why not the upstream ASGI middleware: it costs ~95 µs per request on a trivial FastAPI
-endpoint (three spans by default, attributes set one by one under a lock, old and new semantic
-conventions side by side, a second route resolution), which is more than the endpoint itself.
+Why not the upstream ASGI middleware: on a trivial FastAPI endpoint it adds several times the
+endpoint's own cost, and about six times this one's, even with its send/receive spans excluded
+(docs/benchmarks.md, "In process"): three spans by default, attributes set one by one under a
+lock, old and new semantic conventions side by side, a second route resolution.
 This one does the same job for the attributes a user needs, in one pass: W3C and legacy
 ``X-Trace-Id`` extraction, stable HTTP semantic conventions, span named ``METHOD /route/{template}``
 once routing has happened, status from the response, exceptions recorded. The standard

@@ -1,10 +1,11 @@
 """HTTP request durations (server and client), aggregated where they are measured.
 
-Why: on the demo router, the SDK's ``Histogram.record`` costs about 8 µs per request (a
-measurement object, the current context, the exemplar filter, attributes copied and hashed by a
-generic recursive function, two locks), a tenth of what a trivial endpoint costs uvicorn and
-FastAPI together. The instrumentations' attributes come from a small, known set, so here a
-series is found with one tuple look-up and counted under one lock. At each collection the
+Why: the SDK's ``Histogram.record`` costs about ten times this aggregation per request
+(docs/benchmarks.md, "In process": a measurement object, the current context, the exemplar
+filter, attributes copied and hashed by a generic recursive function, two locks), a sizeable
+part of what a trivial endpoint costs uvicorn and FastAPI together. The instrumentations'
+attributes come from a small, known set, so here a series is found with one tuple look-up and
+counted under one lock. At each collection the
 series are handed over as ordinary histogram points, with the temporality each exporter asks
 for (:mod:`beacon_otel.export.added_metrics` adds them to the exports).
 

@@ -1,16 +1,16 @@
 """Client spans and request durations for httpx, one per request its transports send.
 
-Why not opentelemetry-instrumentation-httpx: on the demo router's fan-out it costs about
-120 µs of CPU per request sent (3,510 against 3,158 µs per fan-out of three calls, measured with
-it on and off), more than the server span, the log lines and their export together: a span
-context manager, old and new semantic conventions side by side, the URL parsed again, two
-histograms through the SDK. This one wraps the same two methods (``HTTPTransport.handle_request``
-and ``AsyncHTTPTransport.handle_async_request``, so each redirect and retry is a span of its
-own), starts a :class:`~beacon_otel.instrumentation.direct_span.DirectSpan` with the stable HTTP
-semantic conventions, injects the trace context (``traceparent``, and ``X-Trace-Id`` with the
-legacy bridge) into the request's headers, and counts ``http.client.request.duration``. The
-standard variables of the upstream instrumentation (``OTEL_PYTHON_HTTPX_EXCLUDED_URLS``, captured
-client headers, ``http/dup``, all methods) apply as
+Why not opentelemetry-instrumentation-httpx: it adds two to three times this one's CPU per
+request sent (docs/benchmarks.md, "In process"), more than the server span, the log lines and
+their export together: a span context manager, old and new semantic conventions side by side,
+the URL parsed again, two histograms through the SDK. This one wraps the same two methods
+(``HTTPTransport.handle_request`` and ``AsyncHTTPTransport.handle_async_request``, so each
+redirect and retry is a span of its own), starts a
+:class:`~beacon_otel.instrumentation.direct_span.DirectSpan` with the stable HTTP semantic
+conventions, injects the trace context (``traceparent``, and ``X-Trace-Id`` with the legacy
+bridge) into the request's headers, and counts ``http.client.request.duration``. The standard
+variables of the upstream instrumentation (``OTEL_PYTHON_HTTPX_EXCLUDED_URLS``, captured client
+headers, ``http/dup``, all methods) apply as
 :mod:`~beacon_otel.instrumentation.http_conventions` describes: an excluded request goes out
 without span, metrics or trace headers, as upstream.
 

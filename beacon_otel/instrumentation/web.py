@@ -51,7 +51,7 @@ def _wrap_build_middleware_stack(cls: type, settings: Settings, library: str) ->
 def _native_telemetry_off_by_default(cls: type) -> None:
     """FastAPI 0.16x traces requests itself once a tracer provider is set; avoid doubles.
 
-    Its spans cost ~56 µs per request against ~20 µs for ours (docs/benchmarks.md), so it is
+    Its spans cost several times ours per request (docs/benchmarks.md, "In process"), so it is
     off unless the app turns it on explicitly with ``FastAPI(telemetry={"tracing": True})``,
     in which case beacon-otel leaves that app's server spans to FastAPI.
     """
