@@ -22,8 +22,6 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
     MetricExporter,
-    MetricExportResult,
-    MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
@@ -47,6 +45,7 @@ from beacon_otel.instrumentation.http_metrics import (
 from beacon_otel.settings import configuration_warnings, exemplar_filter_named, load_settings
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
+from tests.support.metrics import CapturingExporter
 from tests.support.processes import free_port, launch, otlp_env, uvicorn_command
 
 RESOURCE = Resource({"service.name": "exemplar-test"})
@@ -67,28 +66,10 @@ SAMPLED_2 = span(0xA2, 0xB2)
 UNSAMPLED = span(0xA3, 0xB3, sampled=False)
 
 
-class Capturing(MetricExporter):
-    def __init__(self, preferred_temporality: dict[type, AggregationTemporality] | None = None) -> None:
-        super().__init__(preferred_temporality=preferred_temporality)
-        self.exports: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        self.exports.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
-
-
 class Pipeline(NamedTuple):
     fast: FastHttpMetrics
     readers: list[PeriodicExportingMetricReader]
-    exporters: list[Capturing]
+    exporters: list[CapturingExporter]
 
     def points(self, name: str = DURATION_NAME, index: int = 0) -> dict[str, HistogramDataPoint]:
         """One collection by reader ``index``: the duration points by route (or server address)."""
@@ -129,7 +110,7 @@ def pipeline(
         exemplar_filter=exemplar_filter,
         series_limit=series_limit,
     )
-    exporters = [Capturing(t) for t in temporalities or (None,)]
+    exporters = [CapturingExporter(t) for t in temporalities or (None,)]
     readers = [
         PeriodicExportingMetricReader(WithHttpMetrics(e, fast), export_interval_millis=math.inf)
         for e in exporters

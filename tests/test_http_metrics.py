@@ -26,7 +26,6 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
     Metric,
-    MetricExporter,
     MetricExportResult,
     MetricsData,
     NumberDataPoint,
@@ -48,6 +47,7 @@ from beacon_otel.instrumentation.http_metrics import (
     SeriesKey,
     series_attributes,
 )
+from tests.support.metrics import CapturingExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "9.8.7"
@@ -72,26 +72,6 @@ ATTRS_B = {
 }
 DELTA: dict[type, AggregationTemporality] = {Histogram: AggregationTemporality.DELTA}
 CUMULATIVE: dict[type, AggregationTemporality] = {Histogram: AggregationTemporality.CUMULATIVE}
-
-
-class CapturingExporter(MetricExporter):
-    """Keeps every ``MetricsData`` it is given."""
-
-    def __init__(self, preferred_temporality: dict[type, AggregationTemporality] | None = None) -> None:
-        super().__init__(preferred_temporality=preferred_temporality)
-        self.exports: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        self.exports.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
 
 
 @dataclass

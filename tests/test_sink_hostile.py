@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from beacon_otel.stack.postgres import PostgresServer, start_postgres
 from tests.support.processes import stop
@@ -342,21 +341,3 @@ def test_a_big_batch_does_not_hold_up_small_ones(database: Database, hostile_sin
     # While the big batch was decoded and mapped (seconds), small requests kept being answered.
     assert small_answered_meanwhile >= 10, small_answered_meanwhile
     assert database.count() == 100_000 + number
-
-
-# --- the contract with uvicorn ------------------------------------------------------------------------------
-
-
-def test_the_uvicorn_protocol_still_has_what_the_guard_extends() -> None:
-    """``beacon_otel.sink.connections`` extends uvicorn's httptools protocol: these must exist."""
-    for name in (
-        "connection_made",
-        "connection_lost",
-        "data_received",
-        "on_message_begin",
-        "on_headers_complete",
-        "on_message_complete",
-    ):
-        assert callable(getattr(HttpToolsProtocol, name, None)), (
-            f"uvicorn's HttpToolsProtocol has no {name}(): beacon_otel/sink/connections.py needs updating"
-        )
