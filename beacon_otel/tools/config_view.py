@@ -132,6 +132,7 @@ FIELDS: dict[str, Callable[[Settings], Lines]] = {
     "asyncpg_upstream": lambda s: [("BEACON_OTEL_ASYNCPG_UPSTREAM", _flag(s.asyncpg_upstream))],
     "fastapi_upstream": lambda s: [("BEACON_OTEL_FASTAPI_UPSTREAM", _flag(s.fastapi_upstream))],
     "http_server_metrics": lambda s: [("BEACON_OTEL_HTTP_SERVER_METRICS", _flag(s.http_server_metrics))],
+    "metrics_exemplar_filter": lambda s: [("OTEL_METRICS_EXEMPLAR_FILTER", s.metrics_exemplar_filter)],
     "export_error_interval": lambda s: [
         ("BEACON_OTEL_EXPORT_ERROR_INTERVAL", _number(s.export_error_interval))
     ],
