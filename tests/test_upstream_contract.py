@@ -562,3 +562,14 @@ def test_an_app_says_at_start_when_its_configuration_turns_the_fast_path_off(
     else:
         assert len(said) == 1 and reason in said[0], result.stderr
         assert len(logged) == 1 and '"level":"warning"' in logged[0].replace(" ", ""), result.stdout
+
+
+def test_the_doctor_names_an_sdk_whose_tracer_fields_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon_otel.settings import load_settings
+    from beacon_otel.tools.doctor_checks import fast_path
+
+    settings = load_settings({})
+    assert fast_path(settings, {}).status == "ok"
+    monkeypatch.setattr(_upstream, "tracer_internals", lambda tracer: None)
+    row = fast_path(settings, {})
+    assert row.status == "info" and "lacks a field direct spans read" in row.detail, row

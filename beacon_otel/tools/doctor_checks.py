@@ -336,6 +336,8 @@ def fast_path(settings: Settings, environ: Mapping[str, str]) -> Check:
         reasons.append("the console exporter (OTEL_TRACES_EXPORTER=console) takes the SDK's span processor")
     if environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true":
         reasons.append("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true: the SDK counts spans it makes itself")
+    elif not _sdk_fields_known():
+        reasons.append("this SDK version's tracer lacks a field direct spans read (beacon_otel/_upstream.py)")
     if reasons:
         return Check("fast-path", "info", "spans take the SDK's slower path: " + "; ".join(reasons))
     if not settings.exporters.get("traces"):
@@ -346,6 +348,16 @@ def fast_path(settings: Settings, environ: Mapping[str, str]) -> Check:
         "spans skip the SDK's span object (beacon-otel's encoded processor is the only one); a span "
         "processor the app adds itself turns that off, and the app says so once",
     )
+
+
+def _sdk_fields_known() -> bool:
+    """Whether the installed SDK's tracer has what direct spans read (a bare provider's tracer)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from beacon_otel import _upstream
+
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("beacon_otel.doctor")
+    return _upstream.tracer_internals(tracer) is not None
 
 
 def http_conventions(settings: Settings) -> Check:
