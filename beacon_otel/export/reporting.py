@@ -32,7 +32,9 @@ def tell(message: str, *args: object, echo: bool = True) -> None:
     OTLP), and the same text on stderr (unless ``echo`` is off), where operators watch a
     process's own trouble and which works when the log pipeline is what is down."""
     logger.warning(message, *args)
-    if echo:
+    # Without any handler (BEACON_OTEL_LOG_FORMAT=none), logging's last resort already writes the
+    # line to stderr: writing it again would double it.
+    if echo and logger.hasHandlers():
         with contextlib.suppress(Exception):  # a closed or broken stderr must not break the app
             sys.stderr.write((message % args if args else message) + "\n")
             sys.stderr.flush()
