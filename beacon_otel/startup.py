@@ -71,7 +71,7 @@ def _start_with(settings: Settings, environ: Mapping[str, str] | None) -> object
 def _warn_about(settings: Settings, environ: Mapping[str, str] | None) -> None:
     """One warning per surprising (but valid) part of the configuration, through the log
     pipeline like every other line: an OTEL_* variable without effect is never silently ignored."""
-    from beacon_otel.settings import configuration_warnings
+    from beacon_otel.config_warnings import configuration_warnings
 
     try:
         warnings = configuration_warnings(settings, environ)

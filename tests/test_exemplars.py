@@ -29,6 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
+from beacon_otel.config_warnings import configuration_warnings
 from beacon_otel.export.added_metrics import WithHttpMetrics
 from beacon_otel.instrumentation.exemplars import EXEMPLAR_FILTERS, ExemplarFilterName, sdk_exemplar_filter
 from beacon_otel.instrumentation.http_metrics import (
@@ -42,7 +43,7 @@ from beacon_otel.instrumentation.http_metrics import (
     SdkServerMetrics,
     SeriesKey,
 )
-from beacon_otel.settings import configuration_warnings, exemplar_filter_named, load_settings
+from beacon_otel.settings import exemplar_filter_named, load_settings
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.conftest import FakeProviders
 from tests.support.metrics import CapturingExporter

@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {
                 "beacon_otel.__version__",
                 "beacon_otel.settings",
+                "beacon_otel.config_warnings",
                 "beacon_otel.scrubbing",
                 "beacon_otel._upstream",
                 "beacon_otel.legacy_trace",

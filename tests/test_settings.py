@@ -916,7 +916,8 @@ def _upstream_variable_names() -> set[str]:
 def test_every_variable_of_the_sdk_and_instrumentation_packages_is_classified() -> None:
     """A new SDK release with a new variable fails here until someone decides what it does
     under beacon-otel: read by the settings, honoured by the SDK itself, or without effect."""
-    from beacon_otel.settings import HONOURED_UPSTREAM, NOT_HONOURED, variables_read
+    from beacon_otel.config_warnings import HONOURED_UPSTREAM, NOT_HONOURED
+    from beacon_otel.settings import variables_read
 
     known = variables_read() | HONOURED_UPSTREAM | set(NOT_HONOURED)
     assert sorted(_upstream_variable_names() - known) == []
@@ -924,7 +925,7 @@ def test_every_variable_of_the_sdk_and_instrumentation_packages_is_classified() 
 
 
 def _warnings(environ: dict[str, str]) -> dict[str, str]:
-    from beacon_otel.settings import configuration_warnings
+    from beacon_otel.config_warnings import configuration_warnings
 
     return {
         warning.topic: warning.message for warning in configuration_warnings(load_settings(environ), environ)
@@ -936,7 +937,8 @@ def test_a_default_environment_has_no_warning() -> None:
 
 
 def test_every_supported_variable_set_at_once_has_no_otel_variables_warning() -> None:
-    from beacon_otel.settings import HONOURED_UPSTREAM, variables_read
+    from beacon_otel.config_warnings import HONOURED_UPSTREAM
+    from beacon_otel.settings import variables_read
 
     environ = {name: "" for name in (variables_read() | HONOURED_UPSTREAM) if name.startswith("OTEL_")}
     assert "otel-variables" not in _warnings(environ)

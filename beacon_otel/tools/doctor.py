@@ -138,7 +138,7 @@ def _local_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]
     """The instant checks: the configuration is valid, what it says (and what in it has no
     effect), what will be instrumented."""
     from beacon_otel.cli import mask_settings
-    from beacon_otel.settings import configuration_warnings
+    from beacon_otel.config_warnings import configuration_warnings
     from beacon_otel.tools import doctor_checks as checks
 
     valid = checks.Check("config", "ok", "every variable is valid")

@@ -40,6 +40,7 @@ from packaging.utils import canonicalize_name
 import beacon_otel.export.otlp_grpc  # the exporters' classes, imported on first use
 import beacon_otel.export.otlp_http  # noqa: F401
 from beacon_otel import __version__
+from beacon_otel.config_warnings import ConfigWarning
 from beacon_otel.export.exporters import describe, otlp_span_exporter
 from beacon_otel.export.reporting import failure_reason
 from beacon_otel.export.span_encoding import SpanBatchEncoder
@@ -50,7 +51,6 @@ from beacon_otel.settings import (
     INSTRUMENTATIONS,
     SEMCONV_OPT_IN,
     SIGNALS,
-    ConfigWarning,
     Settings,
     Signal,
 )
