@@ -46,7 +46,8 @@ from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
 from beacon_otel.instrumentation import http_metrics
 from beacon_otel.instrumentation.exemplars import sdk_exemplar_filter
 from beacon_otel.instrumentation.fast_path import say_why_not_direct
-from beacon_otel.instrumentation.http_metrics import FastHttpMetrics
+from beacon_otel.instrumentation.http_aggregation import FastHttpMetrics
+from beacon_otel.instrumentation.http_series import SCOPE_NAME
 from beacon_otel.legacy_trace import LegacyAwareIdGenerator, LegacyTraceIdPropagator
 from beacon_otel.logs.otlp import EncodedLogEmitter, LogEmitter
 from beacon_otel.scrubbing import Scrubber
@@ -189,7 +190,7 @@ def say_if_spans_take_the_slow_path(telemetry: Telemetry) -> None:
     """At start, one line when the configuration itself turns direct spans off (the console
     exporter's processor, the SDK's span metrics); a processor the app adds later is said when
     the next span starts."""
-    tracer = telemetry.tracer_provider.get_tracer(http_metrics.SCOPE_NAME, _version())
+    tracer = telemetry.tracer_provider.get_tracer(SCOPE_NAME, _version())
     if isinstance(tracer, SdkTracer):
         say_why_not_direct(tracer, _upstream.tracer_span_processors(tracer))
 
@@ -224,7 +225,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
 
     exemplar_filter = settings.metrics_exemplar_filter
     fast_http_metrics = FastHttpMetrics(
-        resource, InstrumentationScope(http_metrics.SCOPE_NAME, _version()), exemplar_filter=exemplar_filter
+        resource, InstrumentationScope(SCOPE_NAME, _version()), exemplar_filter=exemplar_filter
     )
     readers: list[MetricReader] = []
     for metric_exporter in metric_exporters(settings, reporter):

@@ -97,7 +97,7 @@ from beacon_otel.instrumentation import http_conventions
 from beacon_otel.instrumentation.clients import instrument_asyncpg, instrument_httpx
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
 from beacon_otel.instrumentation.fast_path import why_not_direct
-from beacon_otel.instrumentation.http_metrics import DURATION_BUCKETS
+from beacon_otel.instrumentation.http_series import DURATION_BUCKETS
 from beacon_otel.instrumentation.web import instrument_fastapi
 from beacon_otel.sdk import Telemetry, build_propagator, build_telemetry, install
 from beacon_otel.settings import Settings, load_settings

@@ -32,15 +32,14 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 from beacon_otel.config_warnings import configuration_warnings
 from beacon_otel.export.added_metrics import WithHttpMetrics
 from beacon_otel.instrumentation.exemplars import EXEMPLAR_FILTERS, ExemplarFilterName, sdk_exemplar_filter
-from beacon_otel.instrumentation.http_metrics import (
+from beacon_otel.instrumentation.http_aggregation import FastHttpMetrics
+from beacon_otel.instrumentation.http_metrics_sdk import SdkClientMetrics, SdkServerMetrics
+from beacon_otel.instrumentation.http_series import (
     CLIENT_DURATION_NAME,
     CLIENT_SCOPE_NAME,
     DURATION_NAME,
     SCOPE_NAME,
     ClientSeriesKey,
-    FastHttpMetrics,
-    SdkClientMetrics,
-    SdkServerMetrics,
     SeriesKey,
 )
 from beacon_otel.settings import exemplar_filter_named, load_settings

@@ -39,11 +39,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from beacon_otel.export.added_metrics import WithHttpMetrics
-from beacon_otel.instrumentation.http_metrics import (
+from beacon_otel.instrumentation.http_aggregation import FastHttpMetrics
+from beacon_otel.instrumentation.http_series import (
     DURATION_BUCKETS,
     DURATION_NAME,
     SCOPE_NAME,
-    FastHttpMetrics,
     SeriesKey,
     series_attributes,
 )

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from beacon_otel.instrumentation.http_metrics import (
+from beacon_otel.instrumentation.http_series import (
     CLIENT_DURATION_NAME,
     CLIENT_SCOPE_NAME,
     ClientSeriesKey,
@@ -66,10 +66,13 @@ PRELUDE = textwrap.dedent(
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    from beacon_otel.export.added_metrics import WithHttpMetrics
     from beacon_otel.export.reporting import ExportReporter
     from beacon_otel.export.span_queue import EncodedBatchSpanProcessor
     from beacon_otel.instrumentation import direct_span, http_metrics
+    from beacon_otel.instrumentation.http_aggregation import FastHttpMetrics
     from beacon_otel.instrumentation.http_conventions import client_conventions
+    from beacon_otel.instrumentation.http_series import SCOPE_NAME
     from beacon_otel.instrumentation.httpx_client import instrument_transports
     from beacon_otel.legacy_trace import LegacyTraceIdPropagator
     from beacon_otel.settings import BatchSettings, load_settings
@@ -189,10 +192,10 @@ PRELUDE = textwrap.dedent(
 
 
     RESOURCE = Resource.create({"service.name": "httpx-client-test"})
-    FAST = http_metrics.FastHttpMetrics(RESOURCE, InstrumentationScope(http_metrics.SCOPE_NAME, "test"))
+    FAST = FastHttpMetrics(RESOURCE, InstrumentationScope(SCOPE_NAME, "test"))
     CAPTURING = CapturingExporter()
     READER = PeriodicExportingMetricReader(
-        http_metrics.WithHttpMetrics(CAPTURING, FAST), export_interval_millis=math.inf
+        WithHttpMetrics(CAPTURING, FAST), export_interval_millis=math.inf
     )
     METER_PROVIDER = MeterProvider(metric_readers=[READER], resource=RESOURCE)
     metrics.set_meter_provider(METER_PROVIDER)

@@ -12,7 +12,7 @@ only beacon-otel's exporters add the aggregation to their exports
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
@@ -20,42 +20,14 @@ from opentelemetry.trace import Span
 
 from beacon_otel.instrumentation.http_aggregation import FastHttpMetrics
 from beacon_otel.instrumentation.http_metrics_sdk import SdkClientMetrics, SdkServerMetrics
-from beacon_otel.instrumentation.http_series import (
-    CLIENT_DURATION_DESCRIPTION,
-    CLIENT_DURATION_NAME,
-    CLIENT_SCOPE_NAME,
-    DURATION_BUCKETS,
-    DURATION_DESCRIPTION,
-    DURATION_NAME,
-    KNOWN_METHODS,
-    SCOPE_NAME,
-    ClientSeriesKey,
-    SeriesKey,
-    client_series_attributes,
-    series_attributes,
-)
+from beacon_otel.instrumentation.http_series import CLIENT_SCOPE_NAME, SCOPE_NAME, ClientSeriesKey, SeriesKey
 
 __all__ = [
-    "CLIENT_DURATION_DESCRIPTION",
-    "CLIENT_DURATION_NAME",
-    "CLIENT_SCOPE_NAME",
-    "DURATION_BUCKETS",
-    "DURATION_DESCRIPTION",
-    "DURATION_NAME",
-    "KNOWN_METHODS",
-    "SCOPE_NAME",
     "ClientMetrics",
-    "ClientSeriesKey",
-    "FastHttpMetrics",
-    "SdkClientMetrics",
-    "SdkServerMetrics",
-    "SeriesKey",
     "ServerMetrics",
     "client_metrics",
-    "client_series_attributes",
     "install",
     "installed_http_metrics",
-    "series_attributes",
     "server_metrics",
 ]
 
@@ -106,13 +78,3 @@ def client_metrics(version: str) -> ClientMetrics:
     """Like :func:`server_metrics`, for the httpx instrumentation."""
     fast = installed_http_metrics()
     return fast if fast is not None else SdkClientMetrics(metrics.get_meter(CLIENT_SCOPE_NAME, version))
-
-
-def __getattr__(name: str) -> Any:
-    """``WithHttpMetrics``, the exporter wrapper, lives in :mod:`beacon_otel.export.added_metrics`
-    now; the old name still resolves for code that has not moved yet (tests/test_httpx_client.py)."""
-    if name == "WithHttpMetrics":
-        from beacon_otel.export.added_metrics import WithHttpMetrics
-
-        return WithHttpMetrics
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

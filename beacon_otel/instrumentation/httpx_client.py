@@ -40,12 +40,8 @@ from beacon_otel.instrumentation.http_conventions import (
     old_client_attributes,
     span_name_method,
 )
-from beacon_otel.instrumentation.http_metrics import (
-    CLIENT_SCOPE_NAME,
-    ClientMetrics,
-    ClientSeriesKey,
-    client_metrics,
-)
+from beacon_otel.instrumentation.http_metrics import ClientMetrics, client_metrics
+from beacon_otel.instrumentation.http_series import CLIENT_SCOPE_NAME, ClientSeriesKey
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATCHED = "_beacon_otel_patched"

@@ -21,7 +21,8 @@ from opentelemetry import trace
 from beacon_otel import _upstream
 from beacon_otel.instrumentation.asgi import ServerSpanMiddleware
 from beacon_otel.instrumentation.http_conventions import server_conventions
-from beacon_otel.instrumentation.http_metrics import SCOPE_NAME, server_metrics
+from beacon_otel.instrumentation.http_metrics import server_metrics
+from beacon_otel.instrumentation.http_series import SCOPE_NAME
 from beacon_otel.settings import Settings
 
 _PATCHED = "_beacon_otel_patched"
