@@ -29,7 +29,9 @@ def traced() -> Iterator[tuple[ServerSpanMiddleware, InMemorySpanExporter]]:
     provider.shutdown()
 
 
-def _call(app: ServerSpanMiddleware, host: bytes) -> list[Message]:
+def _call(
+    app: ServerSpanMiddleware, host: bytes, path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
+) -> list[Message]:
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -41,10 +43,10 @@ def _call(app: ServerSpanMiddleware, host: bytes) -> list[Message]:
     scope: Scope = {
         "type": "http",
         "method": "GET",
-        "path": "/",
+        "path": path,
         "scheme": "http",
         "http_version": "1.1",
-        "headers": [(b"host", host)],
+        "headers": [(b"host", host), *(headers or [])],
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 5555),
     }
@@ -92,24 +94,7 @@ async def _app_with_headers(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _request(app: ServerSpanMiddleware, path: str, headers: list[tuple[bytes, bytes]]) -> list[Message]:
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope: Scope = {
-        "type": "http",
-        "method": "GET",
-        "path": path,
-        "scheme": "http",
-        "headers": [(b"host", b"example.com"), *headers],
-        "server": ("127.0.0.1", 8000),
-    }
-    asyncio.run(app(scope, receive, send))
-    return sent
+    return _call(app, b"example.com", path, headers)
 
 
 def test_an_excluded_url_reaches_the_app_without_a_span() -> None:

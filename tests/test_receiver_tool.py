@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from tests.support.processes import otlp_env
+from tests.support.processes import otlp_env, run_python
 
 
 def test_the_receiver_tool_counts_what_an_instrumented_command_sends() -> None:
@@ -32,13 +32,8 @@ def test_the_receiver_tool_counts_what_an_instrumented_command_sends() -> None:
             "    trace.get_tracer('t').start_span(name).end()\n"
             "assert trace.get_tracer_provider().force_flush(10_000)\n"
         )
-        result = subprocess.run(
-            ["beacon-otel-run", "python", "-c", script],
-            env=otlp_env(f"http://127.0.0.1:{ports['http']}", BEACON_OTEL_LOG_FORMAT="none"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        endpoint = f"http://127.0.0.1:{ports['http']}"
+        result = run_python(script, otlp_env(endpoint, BEACON_OTEL_LOG_FORMAT="none"))
         assert result.returncode == 0, result.stderr
     finally:
         receiver.send_signal(signal.SIGTERM)

@@ -547,17 +547,9 @@ def test_the_scan_finds_a_private_use() -> None:
 def test_an_app_says_at_start_when_its_configuration_turns_the_fast_path_off(
     receiver: OtlpReceiver, variables: dict[str, str], reason: str | None
 ) -> None:
-    import subprocess
+    from tests.support.processes import otlp_env, run_python
 
-    from tests.support.processes import otlp_env
-
-    result = subprocess.run(
-        ["beacon-otel-run", "python", "-c", "print('app ran')"],
-        env=otlp_env(receiver.http_endpoint, **variables),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("print('app ran')", otlp_env(receiver.http_endpoint, **variables))
     assert result.returncode == 0 and "app ran" in result.stdout, result.stderr
     said = [line for line in result.stderr.splitlines() if "slower path" in line]
     logged = [line for line in result.stdout.splitlines() if "slower path" in line]

@@ -23,7 +23,7 @@ import pytest
 
 from beacon_otel.testing.otlp_receiver import OtlpReceiver, ReceivedMetric, ReceivedSpan
 from tests.conftest import FakeProviders
-from tests.support.processes import Launched, free_port, launch, otlp_env, uvicorn_command
+from tests.support.processes import Launched, free_port, launch, otlp_env, run_python, uvicorn_command
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
 MODES = {
@@ -305,13 +305,7 @@ def test_unsupported_otel_variables_are_named_in_one_start_up_warning_and_by_doc
     receiver: OtlpReceiver,
 ) -> None:
     env = otlp_env(receiver.http_endpoint, **UNSUPPORTED, BEACON_OTEL_ASGI_INTERNAL_SPANS="false")
-    result = subprocess.run(
-        ["beacon-otel-run", "python", "-c", "print('app ran')"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("print('app ran')", env)
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     assert "app ran" in output
@@ -339,13 +333,7 @@ def test_unsupported_otel_variables_are_named_in_one_start_up_warning_and_by_doc
 
 def test_an_unsupported_value_stops_the_launch_and_fails_the_doctor(tmp_path: Path) -> None:
     env = otlp_env("http://127.0.0.1:9", OTEL_TRACES_EXPORTER="zipkin")
-    result = subprocess.run(
-        ["beacon-otel-run", "python", "-c", "print('app ran')"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("print('app ran')", env)
     assert result.returncode == 2 and "app ran" not in result.stdout
     assert "OTEL_TRACES_EXPORTER='zipkin' is invalid" in result.stderr
     doctor = subprocess.run(

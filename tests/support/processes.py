@@ -128,3 +128,16 @@ def launch(
 
 def uvicorn_command(port: int, *extra: str, app: str = "demo_router.app:app") -> list[str]:
     return ["beacon-otel-run", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *extra]
+
+
+def run_python(
+    script: str, env: Mapping[str, str], timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script`` under ``beacon-otel-run``, to its end, output captured as text."""
+    return subprocess.run(
+        ["beacon-otel-run", "python", "-c", script],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
