@@ -129,33 +129,38 @@ def _capture(
     return HeaderCapture(patterns, sanitize, normalise) if patterns else None
 
 
+def _conventions(
+    variables: HttpInstrumentationVariables,
+    excluded: tuple[str, ...],
+    request_headers: tuple[str, ...],
+    response_headers: tuple[str, ...],
+) -> HttpConventions:
+    sanitize = SanitizeValue(list(variables.sanitize_fields))
+    return HttpConventions(
+        excluded=_excluded(excluded),
+        request_headers=_capture(request_headers, sanitize, normalise_request_header_name),
+        response_headers=_capture(response_headers, sanitize, normalise_response_header_name),
+        old_names=variables.duplicate_old_names,
+        capture_all_methods=variables.capture_all_methods,
+    )
+
+
 def server_conventions(variables: HttpInstrumentationVariables, library: str) -> HttpConventions:
     """For ``library`` ``fastapi`` or ``starlette``: each has its own excluded-URLs variable."""
-    sanitize = SanitizeValue(list(variables.sanitize_fields))
     excluded = (
         variables.starlette_excluded_urls if library == "starlette" else variables.fastapi_excluded_urls
     )
-    return HttpConventions(
-        excluded=_excluded(excluded),
-        request_headers=_capture(variables.server_request_headers, sanitize, normalise_request_header_name),
-        response_headers=_capture(
-            variables.server_response_headers, sanitize, normalise_response_header_name
-        ),
-        old_names=variables.duplicate_old_names,
-        capture_all_methods=variables.capture_all_methods,
+    return _conventions(
+        variables, excluded, variables.server_request_headers, variables.server_response_headers
     )
 
 
 def client_conventions(variables: HttpInstrumentationVariables) -> HttpConventions:
-    sanitize = SanitizeValue(list(variables.sanitize_fields))
-    return HttpConventions(
-        excluded=_excluded(variables.httpx_excluded_urls),
-        request_headers=_capture(variables.client_request_headers, sanitize, normalise_request_header_name),
-        response_headers=_capture(
-            variables.client_response_headers, sanitize, normalise_response_header_name
-        ),
-        old_names=variables.duplicate_old_names,
-        capture_all_methods=variables.capture_all_methods,
+    return _conventions(
+        variables,
+        variables.httpx_excluded_urls,
+        variables.client_request_headers,
+        variables.client_response_headers,
     )
 
 
@@ -177,13 +182,16 @@ def installed_client_conventions() -> HttpConventions:
 # --- the old attribute names (OTEL_SEMCONV_STABILITY_OPT_IN=http/dup) -------------------------------
 
 
+def _socket_host(scope: Mapping[str, Any]) -> str:
+    """The server's socket address as ``host[:port]``, without port 80 (as upstream writes it)."""
+    server = scope.get("server") or ("0.0.0.0", 80)
+    return server[0] + (f":{server[1]}" if str(server[1]) != "80" else "")
+
+
 def server_url(scope: Mapping[str, Any], host: str | None) -> str:
     """``scheme://host[:port]/path``, what the upstream ASGI instrumentation matches excluded URLs
-    against: the Host header, else the server's socket address (without port 80)."""
-    if not host:
-        server = scope.get("server") or ("0.0.0.0", 80)
-        host = server[0] + (f":{server[1]}" if str(server[1]) != "80" else "")
-    return f"{scope.get('scheme', 'http')}://{host}{scope.get('path', '')}"
+    against: the Host header, else the server's socket address."""
+    return f"{scope.get('scheme', 'http')}://{host or _socket_host(scope)}{scope.get('path', '')}"
 
 
 def old_server_attributes(
@@ -191,7 +199,7 @@ def old_server_attributes(
 ) -> dict[str, Any]:
     """The request attributes the upstream ASGI instrumentation records under the old names."""
     server = scope.get("server") or ("0.0.0.0", 80)
-    socket_host = server[0] + (f":{server[1]}" if str(server[1]) != "80" else "")
+    socket_host = _socket_host(scope)
     host = headers.get("host")
     url = server_url(scope, host)
     query = scope.get("query_string")
