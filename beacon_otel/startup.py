@@ -51,7 +51,7 @@ def _start(environ: Mapping[str, str] | None) -> object | None:
 
 
 def _start_with(settings: Settings, environ: Mapping[str, str] | None) -> object:
-    from beacon_otel.instrumentation import http_conventions, register_instrumentations
+    from beacon_otel.instrumentation import register_instrumentations
     from beacon_otel.logs import configure_logging
     from beacon_otel.sdk import build_telemetry, install, log_emitter, say_if_spans_take_the_slow_path
 
@@ -60,7 +60,6 @@ def _start_with(settings: Settings, environ: Mapping[str, str] | None) -> object
     configure_logging(settings, log_emitter(telemetry), telemetry.scrubber)
     _warn_about(settings, environ)
     say_if_spans_take_the_slow_path(telemetry)
-    http_conventions.configure(settings)
     register_instrumentations(settings)
     if settings.instrumentation_enabled("providers"):
         _start_provider_telemetry(settings)

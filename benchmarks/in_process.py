@@ -93,7 +93,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from beacon_otel import _upstream
 from beacon_otel.export import exporters as beacon_exporters
-from beacon_otel.instrumentation import http_conventions
 from beacon_otel.instrumentation.clients import instrument_asyncpg, instrument_httpx
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
 from beacon_otel.instrumentation.fast_path import why_not_direct
@@ -243,7 +242,6 @@ def build_pipelines() -> Pipelines:
     ):
         telemetry = build_telemetry(settings)
     install(telemetry)
-    http_conventions.configure(settings)
 
     resource = telemetry.tracer_provider.resource
     tracer_provider = TracerProvider(resource=resource)

@@ -16,9 +16,10 @@ def instrument_httpx(module: ModuleType, settings: Settings) -> None:
     beacon-otel's own lean transport wrappers, or the upstream instrumentation when asked."""
     if not settings.httpx_upstream:
         from beacon_otel import __version__
+        from beacon_otel.instrumentation.http_conventions import client_conventions
         from beacon_otel.instrumentation.httpx_client import instrument_transports
 
-        instrument_transports(module, __version__)
+        instrument_transports(module, __version__, client_conventions(settings.http_instrumentation))
         return
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 

@@ -29,7 +29,7 @@ from opentelemetry.util.http import (
 )
 
 from beacon_otel.scrubbing import REDACTED, Scrubber
-from beacon_otel.settings import HttpInstrumentationVariables, Settings
+from beacon_otel.settings import HttpInstrumentationVariables
 
 # The methods opentelemetry-util-http's sanitize_method keeps (RFC 9110, RFC 5789, QUERY);
 # any other is recorded as _OTHER unless OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS is set.
@@ -165,18 +165,6 @@ def client_conventions(variables: HttpInstrumentationVariables) -> HttpConventio
 
 
 NO_CONVENTIONS = HttpConventions()
-_client = NO_CONVENTIONS
-
-
-def configure(settings: Settings) -> None:
-    """Keep the client conventions for the httpx hook, which receives no settings of its own;
-    called at start-up, before the instrumentations are registered."""
-    global _client
-    _client = client_conventions(settings.http_instrumentation)
-
-
-def installed_client_conventions() -> HttpConventions:
-    return _client
 
 
 # --- the old attribute names (OTEL_SEMCONV_STABILITY_OPT_IN=http/dup) -------------------------------

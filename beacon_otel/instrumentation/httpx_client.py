@@ -33,9 +33,9 @@ from opentelemetry.util.http import redact_url
 
 from beacon_otel.instrumentation.direct_span import DirectSpanStarter
 from beacon_otel.instrumentation.http_conventions import (
+    NO_CONVENTIONS,
     HttpConventions,
     httpx_headers,
-    installed_client_conventions,
     normalise_method,
     old_client_attributes,
     span_name_method,
@@ -190,11 +190,10 @@ def _wrap_async(
 
 
 def instrument_transports(
-    module: ModuleType, version: str, conventions: HttpConventions | None = None
+    module: ModuleType, version: str, conventions: HttpConventions = NO_CONVENTIONS
 ) -> None:
-    """Wrap httpx's default transports (post-import hook for ``httpx``); ``conventions``
-    defaults to those the start-up installed from the settings."""
-    conventions = conventions or installed_client_conventions()
+    """Wrap httpx's default transports (post-import hook for ``httpx``), following the standard
+    variables' ``conventions``."""
     starter = DirectSpanStarter(trace.get_tracer(CLIENT_SCOPE_NAME, version), SpanKind.CLIENT)
     metrics = client_metrics(version)
     sync_cls = module.HTTPTransport
